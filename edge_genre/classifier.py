@@ -1,0 +1,214 @@
+"""The on-device genre classifier: features in, genre probabilities out.
+
+:class:`GenreClassifier` wraps one self-describing .tflite model (int8 or
+float). It quantizes the features with the model's input parameters, runs the
+interpreter one window at a time and dequantizes the output.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .config import FeatureConfig
+from .dsp import validate_audio, window_features
+from .errors import AudioError, ModelError
+from .model_io import ModelInfo, make_interpreter, read_model_info
+from .streaming import hop_frames_for
+
+SILENCE = "silence"
+SILENCE_DBFS = -60.0  # windows whose RMS is below this (dB re full scale) are reported as silence
+MIN_CLIP_SECONDS = 1.0  # shorter clips are rejected; clips of 1 s up to one window are zero-padded
+
+
+def rms_dbfs(y: np.ndarray) -> float:
+    """RMS level of ``y`` in dB relative to a full-scale (1.0) signal; -inf for digital silence."""
+    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+    return 20.0 * np.log10(rms) if rms > 0 else float("-inf")
+
+
+@dataclass
+class WindowResult:
+    """Classification of one window."""
+
+    start_s: float
+    genre: str
+    confidence: float
+    probabilities: np.ndarray
+    level_dbfs: float
+
+    @property
+    def silent(self) -> bool:
+        return self.genre == SILENCE
+
+
+@dataclass
+class ClipResult:
+    """Classification of a whole clip: mean of the non-silent window probabilities."""
+
+    genre: str
+    confidence: float
+    probabilities: np.ndarray
+    labels: tuple[str, ...]
+    windows: list[WindowResult] = field(default_factory=list)
+
+    def top_k(self, k: int = 3) -> list[tuple[str, float]]:
+        order = np.argsort(self.probabilities)[::-1][:k]
+        return [(self.labels[i], float(self.probabilities[i])) for i in order]
+
+    def to_dict(self, *, windows: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "genre": self.genre,
+            "confidence": round(self.confidence, 4),
+            "probabilities": {lab: round(float(p), 4) for lab, p in zip(self.labels, self.probabilities)},
+        }
+        if windows:
+            out["windows"] = [
+                {"start_s": round(w.start_s, 3), "genre": w.genre, "confidence": round(w.confidence, 4)}
+                for w in self.windows
+            ]
+        return out
+
+
+class GenreClassifier:
+    """A genre classifier loaded from an edge-genre .tflite file.
+
+    Parameters
+    ----------
+    model : {"int8", "float"} or path
+        A shipped default model or the path of an exported .tflite.
+    num_threads : int
+        Interpreter threads (1 is the Raspberry-Pi profile).
+
+    Attributes
+    ----------
+    labels : tuple of str
+        Genre names, in output order.
+    config : FeatureConfig
+        The front end the model was trained with (read from the model file).
+    backend : str
+        ``ai_edge_litert``, ``tflite_runtime`` or ``tensorflow``.
+    """
+
+    def __init__(self, model: str | os.PathLike = "int8", num_threads: int = 1) -> None:
+        if not isinstance(num_threads, int) or num_threads < 1:
+            raise ModelError(f"num_threads must be a positive integer, got {num_threads!r}")
+        self.info: ModelInfo = read_model_info(model)
+        self.path = self.info.path
+        self.labels = self.info.labels
+        self.config: FeatureConfig = self.info.config
+        self.interpreter, self.backend = make_interpreter(self.path, num_threads)
+        try:
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{self.path}: cannot allocate tensors ({exc})") from None
+        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(f"{self.path}: expected one input and one output tensor")
+        self._in, self._out = inputs[0], outputs[0]
+        expected = self.config.feature_shape
+        shape = tuple(int(d) for d in self._in["shape"])
+        if shape[1:3] != expected:
+            raise ModelError(
+                f"{self.path}: input shape {shape} does not match its feature configuration {expected}"
+            )
+        if int(self._out["shape"][-1]) != len(self.labels):
+            raise ModelError(f"{self.path}: {self._out['shape'][-1]} outputs but {len(self.labels)} labels")
+        self._in_shape = (1, *shape[1:])
+        self._in_dtype = self._in["dtype"]
+        self._in_scale, self._in_zero = self._in["quantization"]
+        self._out_scale, self._out_zero = self._out["quantization"]
+
+    @property
+    def quantized(self) -> bool:
+        return np.issubdtype(self._in_dtype, np.integer)
+
+    def quantize(self, features: np.ndarray) -> np.ndarray:
+        """Features as the model's input tensor (int8 with the model's scale/zero point, or float32)."""
+        if not self.quantized:
+            return features.astype(np.float32).reshape(self._in_shape)
+        info = np.iinfo(self._in_dtype)
+        q = np.round(features / self._in_scale) + self._in_zero
+        return np.clip(q, info.min, info.max).astype(self._in_dtype).reshape(self._in_shape)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities for one window ``(frames, coeffs)`` or a batch ``(n, frames, coeffs)``."""
+        features = np.asarray(features)
+        single = features.ndim == 2
+        batch = features[np.newaxis] if single else features
+        if batch.ndim != 3 or batch.shape[1:] != self.config.feature_shape:
+            raise AudioError(
+                f"features must have shape {self.config.feature_shape} or (n, *that), got {features.shape}"
+            )
+        if not np.isfinite(batch).all():
+            raise AudioError("features contain NaN or infinite values")
+        out = np.empty((batch.shape[0], len(self.labels)), dtype=np.float32)
+        for i, window in enumerate(batch):
+            self.interpreter.set_tensor(self._in["index"], self.quantize(window))
+            self.interpreter.invoke()
+            raw = self.interpreter.get_tensor(self._out["index"])[0]
+            if np.issubdtype(raw.dtype, np.integer):
+                raw = (raw.astype(np.float32) - self._out_zero) * self._out_scale
+            probs = np.clip(raw, 0.0, None)
+            total = probs.sum()
+            out[i] = probs / total if total > 0 else np.full(len(probs), 1.0 / len(probs))
+        return out[0] if single else out
+
+    def window_starts(self, n_samples: int, hop_seconds: float | None = None) -> list[int]:
+        """First samples of the windows :meth:`classify` uses for a signal of ``n_samples``.
+
+        Without a hop, windows are consecutive and non-overlapping (ten per 30-s clip, as in
+        training). With a hop, it is rounded to whole frames exactly as the streaming path does,
+        so the windows line up with ``edge-genre listen``.
+        """
+        n_window = self.config.window_samples
+        hop = n_window if hop_seconds is None else hop_frames_for(hop_seconds, self.config) * self.config.hop_length
+        if n_samples <= n_window:
+            return [0]
+        return list(range(0, n_samples - n_window + 1, hop))
+
+    def classify(self, y: np.ndarray, sr: int, hop_seconds: float | None = None) -> ClipResult:
+        """Classify a mono signal: per-window results and the clip's mean over non-silent windows.
+
+        ``y`` at another rate than the model's is resampled. Clips shorter than one window
+        (but at least :data:`MIN_CLIP_SECONDS`) are zero-padded to one window.
+        """
+        y = validate_audio(y)
+        if sr != self.config.sample_rate:
+            from .audio import resample
+
+            y = resample(y.astype(np.float32), sr, self.config.sample_rate)
+        if y.size < MIN_CLIP_SECONDS * self.config.sample_rate:
+            raise AudioError(
+                f"clip is {y.size / self.config.sample_rate:.2f} s long; at least {MIN_CLIP_SECONDS:g} s is needed"
+            )
+        n_window = self.config.window_samples
+        if y.size < n_window:
+            y = np.pad(y, (0, n_window - y.size))
+        windows = []
+        for start in self.window_starts(y.size, hop_seconds):
+            windows.append(self.classify_window(y[start : start + n_window], start / self.config.sample_rate))
+        return self.summarize(windows)
+
+    def classify_window(self, window: np.ndarray, start_s: float = 0.0, features: np.ndarray | None = None) -> WindowResult:
+        """Classify one window of samples (features may be given if already computed)."""
+        level = rms_dbfs(window)
+        if level < SILENCE_DBFS:
+            return WindowResult(start_s, SILENCE, 0.0, np.zeros(len(self.labels), np.float32), level)
+        if features is None:
+            features = window_features(np.asarray(window, dtype=np.float32), self.config)
+        probs = self.predict(features)
+        best = int(np.argmax(probs))
+        return WindowResult(start_s, self.labels[best], float(probs[best]), probs, level)
+
+    def summarize(self, windows: list[WindowResult]) -> ClipResult:
+        """Clip-level result: mean probabilities of the non-silent windows."""
+        voiced = [w.probabilities for w in windows if not w.silent]
+        if not voiced:
+            return ClipResult(SILENCE, 0.0, np.zeros(len(self.labels), np.float32), self.labels, windows)
+        probs = np.mean(voiced, axis=0)
+        best = int(np.argmax(probs))
+        return ClipResult(self.labels[best], float(probs[best]), probs, self.labels, windows)

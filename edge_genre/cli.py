@@ -1,0 +1,210 @@
+"""The ``edge-genre`` command line: a thin shell over the library API.
+
+Errors the user can cause are printed as one line (``edge-genre: error: ...``)
+with exit status 2. Heavy subcommand groups (``train``) are imported only when
+invoked, so the runtime commands start fast and never load TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from . import __version__
+from .errors import EdgeGenreError
+
+EXIT_USAGE = 2
+
+# name -> (module, attribute, one-line help) for commands loaded on demand.
+LAZY_COMMANDS = {
+    "train": ("train.cli", "train", "Desktop training, evaluation and int8 export (needs the [train] extra)."),
+    "listen": ("edge_genre.listen_cli", "listen", "Classify live audio from a microphone (or a file) every hop."),
+    "bench": ("benchmarks.bench_cli", "bench", "Latency, memory, size and accuracy of the models."),
+    "export-firmware": ("firmware_export.cli", "export_firmware", "Write the model and MFCC tables as C sources for TFLite Micro."),
+}
+
+
+def fail(message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+    """Print a one-line error and exit with status 2."""
+    click.echo(f"edge-genre: error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+class LazyGroup(click.Group):
+    """A click group whose heavy subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS and name not in self.commands:
+            module_name, attr, help_text = LAZY_COMMANDS[name]
+            if ctx.resilient_parsing or "--help" in sys.argv[1:2]:
+                # Listing commands: show the help line without importing the module.
+                return click.Command(name, help=help_text, short_help=help_text)
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as exc:
+                missing = getattr(exc, "name", None) or str(exc)
+                extra = "train" if name == "train" else "dev"
+                fail(f"'{name}' needs packages that are not installed ({missing}); pip install 'edge-genre[{extra}]'")
+            self.add_command(getattr(module, attr), name)
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EdgeGenreError as exc:
+            fail(str(exc))
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="edge-genre")
+def main() -> None:
+    """Real-time music-genre classification for Raspberry-Pi-class devices.
+
+    \b
+    Quick start:
+      edge-genre classify song.wav            genre of a file with the shipped int8 model
+      edge-genre listen                       live genre from the default microphone
+      edge-genre info                         what the shipped model is and expects
+    """
+
+
+MODEL_OPTION = click.option(
+    "--model", "-m", default="int8", show_default=True, metavar="int8|float|PATH",
+    help="Shipped int8 or float model, or an exported .tflite file.",
+)
+THREADS_OPTION = click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64), help="Interpreter threads.")
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--kind", type=click.Choice(["mfcc", "logmel"]), default="mfcc", show_default=True)
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the matrix as .npy (frames x coefficients).")
+@click.option("--json", "as_json", is_flag=True, help="Print shape and summary statistics as JSON.")
+def features(path: Path, kind: str, out: Path | None, as_json: bool) -> None:
+    """Compute MFCC (or log-mel) features of an audio file with the NumPy front end.
+
+    The file is decoded, downmixed and resampled to 22050 Hz, then analysed with
+    n_fft 2048 / hop 512 / 128 mel bands, exactly like librosa.feature.mfcc.
+    """
+    from .audio import load_audio
+    from .config import FeatureConfig
+    from .dsp import log_mel, mfcc
+
+    config = FeatureConfig(kind=kind)
+    y = load_audio(path, sr=config.sample_rate)
+    feats = (mfcc if kind == "mfcc" else log_mel)(y, config.sample_rate, config)
+    if out is not None:
+        np.save(out, feats)
+    summary = {
+        "file": str(path), "kind": kind, "seconds": round(y.size / config.sample_rate, 3),
+        "shape": list(feats.shape), "mean": [round(float(v), 3) for v in feats.mean(axis=0)],
+    }
+    if out is not None:
+        summary["out"] = str(out)
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(f"{path}: {summary['seconds']} s -> {kind} {feats.shape[0]} frames x {feats.shape[1]}"
+                   + (f", written to {out}" if out else ""))
+        click.echo("mean per coefficient: " + " ".join(f"{v:.1f}" for v in summary["mean"]))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@MODEL_OPTION
+@THREADS_OPTION
+@click.option("--top-k", "-k", default=1, show_default=True, type=click.IntRange(1, 100), help="Genres to show per file.")
+@click.option("--windows", is_flag=True, help="Also show the genre of every 3-s window.")
+@click.option("--hop", type=float, default=None, metavar="SECONDS",
+              help="Window hop (default: consecutive non-overlapping windows). Rounded to whole frames like 'listen'.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file per line on stdout.")
+def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, windows: bool,
+             hop: float | None, as_json: bool) -> None:
+    """Classify audio files (or directories, searched recursively) by genre.
+
+    Any sample rate and channel count is accepted: audio is downmixed and
+    resampled to the model's rate. The clip's genre is the mean of its 3-s
+    windows' probabilities; windows quieter than -60 dBFS count as silence.
+    Clips shorter than 3 s are zero-padded (under 1 s they are rejected).
+    A file that cannot be read is reported and skipped; the exit status is
+    then 1 after the other files have been classified.
+    """
+    from .audio import find_audio_files, load_audio
+    from .classifier import GenreClassifier
+
+    clf = GenreClassifier(model, num_threads=threads)
+    files = find_audio_files(list(paths))
+    if not files:
+        fail("no audio files found in " + ", ".join(map(str, paths)))
+    failures = 0
+    for path in files:
+        try:
+            y = load_audio(path, sr=clf.config.sample_rate)
+            result = clf.classify(y, clf.config.sample_rate, hop_seconds=hop)
+        except EdgeGenreError as exc:
+            failures += 1
+            click.echo(f"edge-genre: error: {exc}", err=True)
+            continue
+        if as_json:
+            click.echo(json.dumps({"file": str(path), **result.to_dict(windows=True)}))
+            continue
+        ranked = ", ".join(f"{g} {p:.0%}" for g, p in result.top_k(top_k))
+        click.echo(f"{path}: {ranked}")
+        if windows:
+            for w in result.windows:
+                extra = "" if w.silent else f" {w.confidence:.0%}"
+                click.echo(f"  {w.start_s:7.2f} s  {w.genre}{extra}")
+    if failures:
+        click.echo(f"edge-genre: {failures} of {len(files)} files could not be classified", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@MODEL_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
+def info(model: str, as_json: bool) -> None:
+    """Describe a model: backend, size, ops, quantization, labels, feature config."""
+    from .classifier import GenreClassifier
+
+    clf = GenreClassifier(model)
+    details = clf.interpreter._get_ops_details() if hasattr(clf.interpreter, "_get_ops_details") else []
+    ops = sorted({d["op_name"] for d in details})
+    desc = {
+        "model": str(clf.path),
+        "size_bytes": clf.path.stat().st_size,
+        "backend": clf.backend,
+        "ops": ops,
+        "input": {"shape": [int(d) for d in clf._in["shape"]], "dtype": np.dtype(clf._in_dtype).name,
+                  "scale": float(clf._in_scale), "zero_point": int(clf._in_zero)},
+        "output": {"shape": [int(d) for d in clf._out["shape"]], "dtype": np.dtype(clf._out["dtype"]).name,
+                   "scale": float(clf._out_scale), "zero_point": int(clf._out_zero)},
+        "labels": list(clf.labels),
+        "feature_config": clf.config.to_dict(),
+        **{k: v for k, v in clf.info.extra.items() if k not in ("format", "format_version")},
+    }
+    if as_json:
+        click.echo(json.dumps(desc, indent=2))
+        return
+    click.echo(f"model       {desc['model']} ({desc['size_bytes'] / 1024:.1f} KiB, backend {clf.backend})")
+    click.echo(f"input       {desc['input']['shape']} {desc['input']['dtype']} scale {desc['input']['scale']:.6g} zero point {desc['input']['zero_point']}")
+    click.echo(f"output      {desc['output']['shape']} {desc['output']['dtype']} scale {desc['output']['scale']:.6g} zero point {desc['output']['zero_point']}")
+    click.echo(f"ops         {', '.join(ops)}")
+    click.echo(f"labels      {', '.join(clf.labels)}")
+    cfg = clf.config
+    click.echo(f"features    {cfg.kind} {cfg.feature_shape[0]}x{cfg.feature_shape[1]} @ {cfg.sample_rate} Hz, n_fft {cfg.n_fft}, "
+               f"hop {cfg.hop_length}, {cfg.n_mels} mels, window {cfg.window_seconds:g} s, normalization {cfg.normalization}")
+    for key in ("architecture", "trained_on", "held_out"):
+        if key in desc:
+            click.echo(f"{key:<11} {desc[key] if not isinstance(desc[key], (list, dict)) else json.dumps(desc[key])}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

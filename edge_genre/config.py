@@ -1,0 +1,145 @@
+"""Feature configuration: the one description of the front end.
+
+A :class:`FeatureConfig` travels inside every model file, so the runtime, the
+streaming path, the training pipeline and the firmware tables all compute the
+same features, and a model trained on other features is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+FEATURE_KINDS = ("mfcc", "logmel")
+NORMALIZATIONS = ("none", "window")
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Parameters of the MFCC / log-mel front end (librosa 0.11 semantics).
+
+    Parameters
+    ----------
+    sample_rate : int
+        Sample rate the features are computed at, in Hz.
+    n_fft : int
+        FFT size and window length in samples (periodic Hann window).
+    hop_length : int
+        Frame advance in samples.
+    n_mels : int
+        Number of Slaney-style mel bands (Slaney area normalisation).
+    n_mfcc : int
+        Number of DCT-II (orthonormal) coefficients kept; ignored for ``logmel``.
+    fmin, fmax : float
+        Frequency range of the mel filterbank in Hz; ``fmax=None`` means ``sample_rate / 2``.
+    top_db : float or None
+        Dynamic range kept by ``power_to_db`` (relative to the maximum of the input).
+    window_seconds : float
+        Length of one classification window in seconds.
+    kind : {"mfcc", "logmel"}
+        Which feature the model consumes.
+    normalization : {"none", "window"}
+        ``"window"`` standardises each coefficient over the frames of a window
+        (zero mean, unit variance), applied after the features are computed.
+    """
+
+    sample_rate: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    n_mfcc: int = 13
+    fmin: float = 0.0
+    fmax: float | None = None
+    top_db: float | None = 80.0
+    window_seconds: float = 3.0
+    kind: str = "mfcc"
+    normalization: str = "none"
+
+    def __post_init__(self) -> None:
+        def bad(msg: str) -> ConfigError:
+            return ConfigError(f"invalid FeatureConfig: {msg}")
+
+        for name in ("sample_rate", "n_fft", "hop_length", "n_mels", "n_mfcc"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise bad(f"{name} must be a positive integer, got {value!r}")
+        if self.hop_length > self.n_fft:
+            raise bad(f"hop_length ({self.hop_length}) must not exceed n_fft ({self.n_fft})")
+        if self.n_mfcc > self.n_mels:
+            raise bad(f"n_mfcc ({self.n_mfcc}) must not exceed n_mels ({self.n_mels})")
+        if not 0 <= self.fmin < self.mel_fmax <= self.sample_rate / 2:
+            raise bad(f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={self.fmax}")
+        if self.top_db is not None and self.top_db <= 0:
+            raise bad(f"top_db must be positive or None, got {self.top_db}")
+        if not self.window_seconds > 0 or self.window_samples < 1:
+            raise bad(f"window_seconds must be positive, got {self.window_seconds}")
+        if self.kind not in FEATURE_KINDS:
+            raise bad(f"kind must be one of {FEATURE_KINDS}, got {self.kind!r}")
+        if self.normalization not in NORMALIZATIONS:
+            raise bad(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
+
+    @property
+    def mel_fmax(self) -> float:
+        """Upper edge of the mel filterbank in Hz."""
+        return float(self.sample_rate) / 2 if self.fmax is None else float(self.fmax)
+
+    @property
+    def window_samples(self) -> int:
+        """Samples in one classification window (66150 for 3 s at 22050 Hz)."""
+        return int(round(self.window_seconds * self.sample_rate))
+
+    @property
+    def n_frames(self) -> int:
+        """Frames per window with centred framing (130 for the defaults)."""
+        return 1 + self.window_samples // self.hop_length
+
+    @property
+    def n_features(self) -> int:
+        """Coefficients per frame: ``n_mfcc`` for MFCC, ``n_mels`` for log-mel."""
+        return self.n_mfcc if self.kind == "mfcc" else self.n_mels
+
+    @property
+    def feature_shape(self) -> tuple[int, int]:
+        """Shape of one window's feature matrix, ``(n_frames, n_features)``."""
+        return (self.n_frames, self.n_features)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form, with a schema version."""
+        return {"schema": SCHEMA_VERSION, **dataclasses.asdict(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FeatureConfig":
+        """Build from :meth:`to_dict` output; unknown keys or a newer schema are an error."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"feature configuration must be a JSON object, got {type(data).__name__}")
+        data = dict(data)
+        schema = data.pop("schema", SCHEMA_VERSION)
+        if schema != SCHEMA_VERSION:
+            raise ConfigError(
+                f"feature configuration schema {schema} is not supported by this edge-genre "
+                f"(supports {SCHEMA_VERSION}); upgrade edge-genre"
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"feature configuration has unsupported fields: {', '.join(unknown)}")
+        try:
+            return cls(**data)
+        except TypeError as exc:  # pragma: no cover - dataclass signature errors
+            raise ConfigError(f"invalid feature configuration: {exc}") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> "FeatureConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"feature configuration is not valid JSON: {exc}") from None
+        return cls.from_dict(data)

@@ -1,0 +1,181 @@
+"""Model files: edge-genre metadata inside .tflite, and the interpreter backends.
+
+Every model this project exports is a TFLite flatbuffer with a metadata entry
+named ``edge_genre`` holding JSON: labels, the :class:`FeatureConfig`, and a
+description of the model. This module reads it with a small flatbuffer
+reader (no TensorFlow, no flatbuffers package) and opens the interpreter:
+``ai_edge_litert``, else ``tflite_runtime``, else ``tensorflow.lite``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .config import FeatureConfig
+from .errors import ConfigError, ModelError
+
+METADATA_NAME = "edge_genre"
+FORMAT_NAME = "edge-genre-model"
+FORMAT_VERSION = 1
+BUILTIN_MODELS = {"int8": "genre_crnn_int8.tflite", "float": "genre_crnn_float.tflite"}
+
+# Field indices in the TFLite schema (tensorflow/lite/schema/schema.fbs).
+_MODEL_BUFFERS, _MODEL_METADATA = 4, 6
+_METADATA_NAME, _METADATA_BUFFER = 0, 1
+_BUFFER_DATA = 0
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model file says about itself."""
+
+    path: Path
+    labels: tuple[str, ...]
+    config: FeatureConfig
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size_bytes(self) -> int:
+        return self.path.stat().st_size
+
+
+class _Table:
+    """Just enough of a flatbuffer table reader for the TFLite ``Model`` root."""
+
+    def __init__(self, buf: bytes, pos: int) -> None:
+        self.buf, self.pos = buf, pos
+        vtable = pos - struct.unpack_from("<i", buf, pos)[0]
+        self._vtable = vtable
+        self._vtable_len = struct.unpack_from("<H", buf, vtable)[0]
+
+    def _field(self, index: int) -> int | None:
+        slot = 4 + 2 * index
+        if slot >= self._vtable_len:
+            return None
+        rel = struct.unpack_from("<H", self.buf, self._vtable + slot)[0]
+        return self.pos + rel if rel else None
+
+    def _indirect(self, at: int) -> int:
+        return at + struct.unpack_from("<I", self.buf, at)[0]
+
+    def uint32(self, index: int, default: int = 0) -> int:
+        at = self._field(index)
+        return default if at is None else struct.unpack_from("<I", self.buf, at)[0]
+
+    def vector(self, index: int) -> tuple[int, int]:
+        """(position of first element, length) of a vector field, (0, 0) when absent."""
+        at = self._field(index)
+        if at is None:
+            return 0, 0
+        vec = self._indirect(at)
+        return vec + 4, struct.unpack_from("<I", self.buf, vec)[0]
+
+    def table_vector(self, index: int) -> list["_Table"]:
+        start, n = self.vector(index)
+        return [_Table(self.buf, self._indirect(start + 4 * i)) for i in range(n)]
+
+    def string(self, index: int) -> str:
+        start, n = self.vector(index)
+        return self.buf[start : start + n].decode("utf-8", "replace")
+
+    def bytes_(self, index: int) -> bytes:
+        start, n = self.vector(index)
+        return self.buf[start : start + n]
+
+
+def read_tflite_metadata(data: bytes) -> dict[str, bytes]:
+    """All ``name -> bytes`` metadata entries of a TFLite flatbuffer."""
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ModelError("not a TFLite model (no TFL3 file identifier)")
+    try:
+        model = _Table(data, struct.unpack_from("<I", data, 0)[0])
+        buffers = model.table_vector(_MODEL_BUFFERS)
+        entries = {}
+        for meta in model.table_vector(_MODEL_METADATA):
+            index = meta.uint32(_METADATA_BUFFER)
+            if index < len(buffers):
+                entries[meta.string(_METADATA_NAME)] = buffers[index].bytes_(_BUFFER_DATA)
+        return entries
+    except (struct.error, IndexError) as exc:
+        raise ModelError(f"corrupt TFLite flatbuffer ({exc})") from None
+
+
+def parse_edge_genre_metadata(blob: bytes) -> dict[str, Any]:
+    """Decode and validate the JSON of the ``edge_genre`` metadata entry."""
+    try:
+        meta = json.loads(blob.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ModelError("edge_genre metadata is not valid JSON") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise ModelError("edge_genre metadata has an unknown format")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelError(
+            f"model format version {meta.get('format_version')} is not supported "
+            f"(this edge-genre reads version {FORMAT_VERSION})"
+        )
+    labels = meta.get("labels")
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise ModelError("edge_genre metadata has no label list")
+    return meta
+
+
+def resolve_model_path(model: str | os.PathLike) -> Path:
+    """``"int8"`` / ``"float"`` name the shipped default models; anything else is a path."""
+    if isinstance(model, str) and model in BUILTIN_MODELS:
+        path = Path(str(resources.files("edge_genre.models").joinpath(BUILTIN_MODELS[model])))
+        if not path.exists():
+            raise ModelError(f"the shipped {model} model is missing from this installation ({path})")
+        return path
+    path = Path(model)
+    if not path.exists():
+        raise ModelError(f"{path}: no such model file (use 'int8', 'float' or a .tflite path)")
+    if path.is_dir():
+        raise ModelError(f"{path}: is a directory; give the .tflite file")
+    return path
+
+
+def read_model_info(model: str | os.PathLike) -> ModelInfo:
+    """Read labels and feature configuration from an edge-genre .tflite file."""
+    path = resolve_model_path(model)
+    data = path.read_bytes()
+    try:
+        entries = read_tflite_metadata(data)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from None
+    if METADATA_NAME not in entries:
+        raise ModelError(
+            f"{path}: a TFLite model without edge-genre metadata (labels and feature configuration); "
+            "export models with 'edge-genre train export'"
+        )
+    try:
+        meta = parse_edge_genre_metadata(entries[METADATA_NAME])
+        config = FeatureConfig.from_dict(meta.get("feature_config"))
+    except (ModelError, ConfigError) as exc:
+        raise ModelError(f"{path}: {exc}") from None
+    extra = {k: v for k, v in meta.items() if k not in ("labels", "feature_config")}
+    return ModelInfo(path=path, labels=tuple(meta["labels"]), config=config, extra=extra)
+
+
+def make_interpreter(path: Path, num_threads: int = 1) -> tuple[Any, str]:
+    """Open a TFLite interpreter with the first backend available; returns (interpreter, backend name)."""
+    errors = []
+    for module_name in ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite"):
+        try:
+            module = __import__(module_name, fromlist=["Interpreter"])
+        except ImportError as exc:
+            errors.append(f"{module_name}: {exc}")
+            continue
+        backend = module_name.split(".")[0]
+        try:
+            return module.Interpreter(model_path=str(path), num_threads=num_threads), backend
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{path}: the {backend} interpreter cannot load it ({exc})") from None
+    raise ModelError(
+        "no TFLite interpreter installed: pip install ai-edge-litert (or tflite-runtime); " + "; ".join(errors)
+    )
