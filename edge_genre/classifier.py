@@ -147,6 +147,9 @@ class GenreClassifier:
             raise AudioError("features contain NaN or infinite values")
         out = np.empty((batch.shape[0], len(self.labels)), dtype=np.float32)
         for i, window in enumerate(batch):
+            # The fused LSTM ops keep their state in variable tensors that survive invoke():
+            # every window must start from the zero state, as in training.
+            self.interpreter.reset_all_variables()
             self.interpreter.set_tensor(self._in["index"], self.quantize(window))
             self.interpreter.invoke()
             raw = self.interpreter.get_tensor(self._out["index"])[0]

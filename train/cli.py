@@ -1,0 +1,207 @@
+"""``edge-genre train ...``: prepare features, fit, sweep, export (desktop, TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import click
+
+import train  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+
+from edge_genre.config import FeatureConfig
+
+from .splits import SPLITS
+
+PAPER_TABLE2 = {  # Setiorini et al. 2024, Table 2: accuracy / loss / precision / recall / F1 (test set, %)
+    (False, 0.1): (10.06, 230.86, 1.01, 10.06, 1.84), (False, 0.01): (74.07, 91.52, 74.82, 74.07, 73.81),
+    (False, 0.001): (86.74, 64.69, 86.84, 86.74, 86.67), (False, 0.0001): (84.68, 60.25, 84.70, 84.68, 84.56),
+    (True, 0.1): (10.91, 230.88, 1.19, 10.91, 2.15), (True, 0.01): (74.72, 75.50, 74.94, 74.72, 74.43),
+    (True, 0.001): (88.64, 51.95, 88.85, 88.64, 88.62), (True, 0.0001): (86.24, 46.91, 86.28, 86.24, 86.19),
+}
+
+
+@click.group()
+def train() -> None:
+    """Desktop training on GTZAN: features, models, evaluation reports, int8 export.
+
+    \b
+    Typical session:
+      edge-genre train prepare --data ../shared/data/gtzan-mini --out features/mfcc
+      edge-genre train fit --features features/mfcc --model crnn --split kfold --out runs/crnn-kfold
+      edge-genre train fit --features features/mfcc --split track --out runs/crnn
+      edge-genre train export runs/crnn --out models/
+    """
+
+
+@train.command()
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path),
+              help="GTZAN root: Kaggle layout (genres_original/<genre>/*.wav) or original (genres/<genre>/*.au).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Feature cache to write (.npz; a directory gets features.npz).")
+@click.option("--kind", type=click.Choice(["mfcc", "logmel"]), default="mfcc", show_default=True)
+@click.option("--normalization", type=click.Choice(["none", "window"]), default="none", show_default=True,
+              help="'window': standardise each coefficient over the frames of each window.")
+@click.option("--workers", type=int, default=None, help="Processes (default: all cores).")
+@click.option("--paper-json", type=click.Path(path_type=Path), default=None, help="Also write the papers' JSON (mapping/labels/mfcc).")
+def prepare(data_dir: Path, out: Path, kind: str, normalization: str, workers: int | None, paper_json: Path | None) -> None:
+    """Cut every clip into ten 3-s windows and cache their features.
+
+    Features come from edge_genre's own front end (the code the device runs).
+    Unreadable clips (such as GTZAN's corrupt jazz.00054.wav) are skipped with a
+    warning that names them.
+    """
+    from .dataset import prepare_features
+
+    config = FeatureConfig(kind=kind, normalization=normalization)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # skipped clips are listed below
+        fs, skipped = prepare_features(data_dir, config, workers=workers)
+    for msg in skipped:
+        click.echo(f"warning: skipped {msg}", err=True)
+    path = fs.save(out / "features.npz" if out.suffix != ".npz" else out)
+    if paper_json:
+        fs.to_paper_json(paper_json)
+    n_clips = len(set(fs.clip.tolist()))
+    click.echo(f"{path}: {len(fs.y)} windows of {n_clips} clips, {len(fs.labels)} genres, features {fs.config.feature_shape}"
+               + (f"; {len(skipped)} clips skipped" if skipped else ""))
+
+
+def _fit_options(f):
+    options = [
+        click.option("--features", "features_path", required=True, type=click.Path(path_type=Path), help="Feature cache from 'train prepare'."),
+        click.option("--model", type=click.Choice(["crnn", "cnn", "lstm"]), default="crnn", show_default=True),
+        click.option("--dropout/--no-dropout", default=True, show_default=True, help="The paper's 'with dropout' variant."),
+        click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate."),
+        click.option("--epochs", type=click.IntRange(1), default=100, show_default=True),
+        click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True),
+        click.option("--split", type=click.Choice(SPLITS), default="paper", show_default=True,
+                     help="paper/mirsepassi: random over windows (leaky); track: grouped by clip; filtered: fault-filtered lists; kfold: grouped k-fold."),
+        click.option("--folds", type=click.IntRange(2), default=5, show_default=True, help="Folds for --split kfold."),
+        click.option("--split-lists", type=click.Path(path_type=Path), default=None, help="Folder of {train,valid,test}_filtered.txt for --split filtered."),
+        click.option("--lstm-units", type=click.IntRange(1), default=64, show_default=True, help="Units per direction of the CRNN's BiLSTMs."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--quiet", is_flag=True, help="No progress bars."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _fit_config(**kw):
+    from .fit import FitConfig
+
+    return FitConfig(model=kw["model"], dropout=kw["dropout"], lr=kw["lr"], epochs=kw["epochs"], batch_size=kw["batch_size"],
+                     split=kw["split"], seed=kw["seed"], folds=kw["folds"],
+                     split_lists=str(kw["split_lists"]) if kw["split_lists"] else None, lstm_units=kw["lstm_units"])
+
+
+@train.command()
+@_fit_options
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory to write.")
+def fit(features_path: Path, out: Path, quiet: bool, **kw) -> None:
+    """Train a model and write a run directory with metrics, plots and the model.
+
+    metrics.json has window- and track-level accuracy (track = argmax of the mean
+    window probabilities), weighted precision/recall/F1, the per-class report,
+    trainable parameters and ms per training step; summary.md shows them with
+    the confusion matrix, ROC curves and training curves.
+    """
+    from .dataset import FeatureSet
+    from .fit import fit as run_fit
+
+    fs = FeatureSet.load(features_path)
+    cfg = _fit_config(**kw)
+    metrics = run_fit(fs, cfg, out, progress=not quiet)
+    _echo_result(out, metrics)
+
+
+def _echo_result(out: Path, m: dict) -> None:
+    leak = " (leaky: windows of a clip on both sides)" if m.get("leaky_split") else ""
+    if "accuracy_mean" in m:
+        click.echo(f"{out}: {m['folds']}-fold window accuracy {100 * m['accuracy_mean']:.2f} ± {100 * m['accuracy_std']:.2f} %, "
+                   f"track accuracy {100 * m['track_accuracy_mean']:.2f} ± {100 * m['track_accuracy_std']:.2f} %{leak}")
+    else:
+        click.echo(f"{out}: window accuracy {100 * m['accuracy']:.2f} % ({m['windows_correct']}/{m['windows']}), "
+                   f"track accuracy {100 * m['track_accuracy']:.2f} %, loss {m['loss']:.4f}, "
+                   f"{m['trainable_parameters']:,} parameters, {m['ms_per_step']} ms/step{leak}")
+
+
+@train.command()
+@click.option("--features", "features_path", required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the runs and table2.md.")
+@click.option("--lrs", default="0.1,0.01,0.001,0.0001", show_default=True, help="Comma-separated learning rates.")
+@click.option("--epochs", type=click.IntRange(1), default=100, show_default=True)
+@click.option("--split", type=click.Choice(SPLITS), default="paper", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True)
+def sweep(features_path: Path, out: Path, lrs: str, epochs: int, split: str, seed: int, quiet: bool) -> None:
+    """The paper's grid: learning rates x (without, with) dropout, as a Table-2-shaped markdown table."""
+    from .dataset import FeatureSet
+    from .fit import FitConfig
+    from .fit import fit as run_fit
+
+    fs = FeatureSet.load(features_path)
+    rows = []
+    for dropout in (False, True):
+        for lr in (float(v) for v in lrs.split(",")):
+            name = f"{'dropout' if dropout else 'nodropout'}-lr{lr:g}"
+            cfg = FitConfig(model="crnn", dropout=dropout, lr=lr, epochs=epochs, split=split, seed=seed)
+            m = run_fit(fs, cfg, out / name, progress=not quiet)
+            _echo_result(out / name, m)
+            rows.append((dropout, lr, m))
+    (out / "table2.md").write_text(table2_markdown(rows, split, epochs))
+    click.echo(f"{out / 'table2.md'} written")
+
+
+def table2_markdown(rows, split: str, epochs: int) -> str:
+    def ours(m, key):
+        return f"{100 * m[key + '_mean']:.2f} ± {100 * m[key + '_std']:.2f}" if key + "_mean" in m else f"{100 * m[key]:.2f}"
+
+    lines = [f"Split `{split}`, {epochs} epochs. Ours: gtzan-mini (100 clips); paper: full GTZAN (999 clips). "
+             "Loss in % as in the paper (0.5195 -> 51.95).\n",
+             "| dropout | lr | accuracy (ours / paper) | loss | precision | recall | F1 | track acc. (ours) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for dropout, lr, m in rows:
+        paper = PAPER_TABLE2.get((dropout, lr))
+        pa = (lambda i: f"{paper[i]:.2f}") if paper else (lambda i: "-")
+        loss = f"{100 * m['loss_mean']:.2f}" if "loss_mean" in m else f"{100 * m['loss']:.2f}"
+        lines.append(f"| {'with' if dropout else 'without'} | {lr:g} | {ours(m, 'accuracy')} / {pa(0)} | {loss} / {pa(1)} | "
+                     f"{ours(m, 'precision')} / {pa(2)} | {ours(m, 'recall')} / {pa(3)} | {ours(m, 'f1')} / {pa(4)} | "
+                     f"{ours(m, 'track_accuracy')} |")
+    return "\n".join(lines) + "\n"
+
+
+@train.command("export")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for <name>_float.tflite and <name>_int8.tflite.")
+@click.option("--name", default="model", show_default=True, help="File name stem.")
+@click.option("--calibration-windows", type=click.IntRange(1), default=400, show_default=True,
+              help="Training windows used to calibrate the int8 ranges (never test windows).")
+@click.option("--json", "as_json", is_flag=True)
+def export_cmd(run_dir: Path, out: Path, name: str, calibration_windows: int, as_json: bool) -> None:
+    """Convert a run's model to float and full-integer int8 TFLite with embedded labels and FeatureConfig.
+
+    Prints size, op list, int8 input/output quantization, and the accuracy of
+    the Keras, float and int8 models on the run's held-out windows with the
+    float-vs-int8 top-1 agreement. Fails if the op list holds unexpected ops.
+    """
+    from .export import export_run
+
+    r = export_run(run_dir, out, name=name, calibration_windows=calibration_windows)
+    if as_json:
+        click.echo(json.dumps(r, indent=2))
+        return
+    for kind in ("float", "int8"):
+        k = r[kind]
+        acc = f", held-out accuracy {100 * k['accuracy']:.2f} %" if "accuracy" in k else ""
+        click.echo(f"{k['path']}: {k['size_bytes'] / 1024:.1f} KiB{acc}")
+        click.echo(f"  ops: {', '.join(k['ops'])}")
+    q = r["int8"].get("input_quantization")
+    if q:
+        oq = r["int8"]["output_quantization"]
+        click.echo(f"  int8 input scale {q['scale']:.6g} zero point {q['zero_point']}; output scale {oq['scale']:.6g} zero point {oq['zero_point']}")
+    if "top1_agreement" in r:
+        click.echo(f"held-out windows: {r['held_out_windows']}; Keras {100 * r['keras_accuracy']:.2f} %, "
+                   f"float {100 * r['float']['accuracy']:.2f} %, int8 {100 * r['int8']['accuracy']:.2f} %, "
+                   f"float/int8 top-1 agreement {100 * r['top1_agreement']:.2f} %")

@@ -1,0 +1,202 @@
+"""Export a trained run to self-describing float and full-integer int8 TFLite models.
+
+The int8 model is full-integer (int8 input and output, TFLITE_BUILTINS_INT8
+only) and calibrated on training windows only. Its op list is checked against
+the ops this project expects (the BiLSTMs must be fused
+UNIDIRECTIONAL_SEQUENCE_LSTM ops); anything else fails the export. Both files
+carry the labels and FeatureConfig in a metadata entry named ``edge_genre``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+import train  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from edge_genre.errors import EdgeGenreError, ModelError
+from edge_genre.model_io import FORMAT_NAME, FORMAT_VERSION, METADATA_NAME
+
+from .dataset import FeatureSet
+
+# Ops a model of this project may contain once converted; anything else is a conversion problem.
+EXPECTED_OPS = {
+    "CONV_2D", "MAX_POOL_2D", "RESHAPE", "UNIDIRECTIONAL_SEQUENCE_LSTM", "REVERSE_V2", "CONCATENATION",
+    "FULLY_CONNECTED", "SOFTMAX", "MUL", "ADD", "STRIDED_SLICE", "SHAPE", "PACK", "TRANSPOSE", "SQUEEZE",
+}
+FLOAT_ONLY_OPS = {"QUANTIZE", "DEQUANTIZE"}  # allowed in the float model only
+CALIBRATION_WINDOWS = 400
+
+
+class ExportError(EdgeGenreError):
+    """The converter produced something this project will not ship."""
+
+
+@contextlib.contextmanager
+def _aligned_buffer_packing(schema):
+    """Pack every Buffer's data 16-byte aligned, as the schema's force_align asks (TFLite Micro needs it).
+
+    The generated Python object API ignores force_align; this swaps in an aligned Pack for the block.
+    """
+    original = schema.BufferT.Pack
+
+    def pack(self, builder):
+        data_offset = None
+        if self.data is not None and len(self.data):
+            payload = np.asarray(self.data, dtype=np.uint8).tobytes()
+            builder.StartVector(1, len(payload), 16)
+            builder.head -= len(payload)
+            builder.Bytes[builder.head : builder.head + len(payload)] = payload
+            data_offset = builder.EndVector()
+        schema.BufferStart(builder)
+        if data_offset is not None:
+            schema.BufferAddData(builder, data_offset)
+        schema.BufferAddOffset(builder, self.offset)
+        schema.BufferAddSize(builder, self.size)
+        return schema.BufferEnd(builder)
+
+    schema.BufferT.Pack = pack
+    try:
+        yield
+    finally:
+        schema.BufferT.Pack = original
+
+
+def add_metadata(tflite: bytes, metadata: dict, name: str = METADATA_NAME) -> bytes:
+    """Return ``tflite`` with a JSON metadata entry ``name`` (replacing one of the same name)."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(tflite), 0)
+    model.buffers = model.buffers or []
+    buf = schema.BufferT()
+    buf.data = np.frombuffer(json.dumps(metadata, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+    model.buffers.append(buf)
+    entry = schema.MetadataT()
+    entry.name = name
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or []) if (m.name.decode() if isinstance(m.name, bytes) else m.name) != name]
+    model.metadata.append(entry)
+    builder = flatbuffers.Builder(len(tflite) + 4096)
+    with _aligned_buffer_packing(schema):
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def edge_genre_metadata(labels, config, **extra) -> dict:
+    return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "labels": list(labels),
+            "feature_config": config.to_dict(), **extra}
+
+
+def op_names(tflite: bytes) -> list[str]:
+    """Op names of a .tflite, in graph order (from the LiteRT interpreter)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=tflite)
+    return [d["op_name"] for d in interp._get_ops_details()]
+
+
+def check_ops(tflite: bytes, quantized: bool) -> list[str]:
+    """Fail if the model holds ops we do not expect, float fallbacks in an int8 model, or un-fused LSTMs."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=tflite)
+    details = interp._get_ops_details()
+    ops = sorted({d["op_name"] for d in details})
+    allowed = EXPECTED_OPS | (set() if quantized else FLOAT_ONLY_OPS)
+    unexpected = sorted(set(ops) - allowed)
+    if unexpected:
+        raise ExportError(f"converted model has unexpected ops {unexpected} (WHILE means Keras 3 LSTMs: use tf-keras)")
+    if quantized:
+        tensors = {t["index"]: t for t in interp.get_tensor_details()}
+        for d in details:
+            for i in list(d["inputs"]) + list(d["outputs"]):
+                if i >= 0 and i in tensors and tensors[i]["dtype"] == np.float32:
+                    raise ExportError(f"int8 model has a float32 tensor '{tensors[i]['name']}' at op {d['op_name']} (float fallback)")
+    return ops
+
+
+def _concrete_function(model, input_shape):
+    import tensorflow as tf
+
+    fn = tf.function(lambda x: model(x, training=False))
+    return fn.get_concrete_function(tf.TensorSpec([1, *input_shape, 1], tf.float32))
+
+
+def convert(model, representative: np.ndarray | None) -> bytes:
+    """Float model when ``representative`` is None, else full-integer int8 calibrated on it."""
+    import tensorflow as tf
+
+    input_shape = tuple(model.input_shape[1:3])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model, input_shape)], model)
+    if representative is not None:
+        def gen():
+            for window in representative:
+                yield [window[np.newaxis, ..., np.newaxis].astype(np.float32)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = gen
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def load_run(run_dir: Path) -> tuple[dict, FeatureSet]:
+    run_dir = Path(run_dir)
+    if not (run_dir / "run.json").exists():
+        sub = sorted(run_dir.glob("fold*/run.json"))
+        hint = f" (a k-fold run: export one fold, e.g. {sub[0].parent})" if sub else ""
+        raise ModelError(f"{run_dir}: not a run directory (no run.json){hint}")
+    run = json.loads((run_dir / "run.json").read_text())
+    fs = FeatureSet.load(Path(run["features"]))
+    return run, fs
+
+
+def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_windows: int = CALIBRATION_WINDOWS,
+               seed: int = 0, extra_metadata: dict | None = None) -> dict:
+    """Write ``<name>_float.tflite`` and ``<name>_int8.tflite`` for a run; returns a report dict."""
+    import tf_keras as keras
+
+    from edge_genre.classifier import GenreClassifier
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    run, fs = load_run(run_dir)
+    model = keras.models.load_model(run_dir / "model.keras")
+    train_idx = np.asarray(run["windows"]["train"], dtype=int)
+    held_out = np.asarray(run["windows"]["test"], dtype=int)
+    rng = np.random.default_rng(seed)
+    calib = fs.x[rng.permutation(train_idx)[:calibration_windows]]  # training windows only, never test
+
+    meta = edge_genre_metadata(fs.labels, fs.config, architecture=run["model"],
+                               trained_on=run.get("trained_on", Path(fs.source).name or "unknown"),
+                               **(extra_metadata or {}))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report: dict = {"run": str(run_dir), "held_out_windows": int(held_out.size)}
+    paths = {}
+    for kind, representative in (("float", None), ("int8", calib)):
+        raw = convert(model, representative)
+        ops = check_ops(raw, quantized=kind == "int8")
+        data = add_metadata(raw, {**meta, "quantization": kind})
+        path = out_dir / f"{name}_{kind}.tflite"
+        path.write_bytes(data)
+        paths[kind] = path
+        report[kind] = {"path": str(path), "size_bytes": len(data), "ops": ops}
+
+    # Accuracy of both through the runtime (our quantization of the features) on held-out windows.
+    if held_out.size:
+        probs = {}
+        for kind, path in paths.items():
+            clf = GenreClassifier(path)
+            probs[kind] = clf.predict(fs.x[held_out])
+            report[kind]["accuracy"] = float((probs[kind].argmax(1) == fs.y[held_out]).mean())
+            if kind == "int8":
+                report[kind]["input_quantization"] = {"scale": float(clf._in_scale), "zero_point": int(clf._in_zero)}
+                report[kind]["output_quantization"] = {"scale": float(clf._out_scale), "zero_point": int(clf._out_zero)}
+        keras_probs = model.predict(fs.x[held_out][..., np.newaxis], verbose=0, batch_size=256)
+        report["keras_accuracy"] = float((keras_probs.argmax(1) == fs.y[held_out]).mean())
+        report["top1_agreement"] = float((probs["float"].argmax(1) == probs["int8"].argmax(1)).mean())
+    (out_dir / f"{name}_export.json").write_text(json.dumps(report, indent=2))
+    return report

@@ -1,0 +1,89 @@
+"""Model architectures (tf-keras / Keras 2 layers, for fused TFLite LSTMs).
+
+- ``crnn``: the reduced CRNN of Setiorini, Widjaja & Wicaksana (2024): three
+  Conv2D(32) blocks (3x3, 3x3, 2x2; each MaxPool stride 2 + BatchNorm), the
+  conv output as a sequence over time, optional Dropout 0.3, two BiLSTMs,
+  Dense 64 ReLU, Dropout 0.3, softmax. The paper does not state the LSTM
+  width; we use 64 units per direction (``lstm_units``).
+- ``cnn``: Mirsepassi's CNN baseline (154,186 trainable parameters).
+- ``lstm``: Mirsepassi's stacked LSTM baseline (159,946 parameters).
+"""
+
+from __future__ import annotations
+
+import train  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+
+MODELS = ("crnn", "cnn", "lstm")
+
+
+def _keras():
+    import tf_keras as keras
+
+    return keras
+
+
+def build_crnn(input_shape: tuple[int, int], n_classes: int, dropout: bool = True, lstm_units: int = 64):
+    keras = _keras()
+    layers = keras.layers
+    inp = keras.Input(shape=(*input_shape, 1), batch_size=None, name="features")
+    x = inp
+    for kernel, pool in ((3, 3), (3, 3), (2, 2)):
+        x = layers.Conv2D(32, kernel, activation="relu")(x)
+        x = layers.MaxPooling2D(pool, strides=2, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+    # (time, freq, channels) -> (time, freq * channels): the sequence the BiLSTMs read.
+    x = layers.Reshape((x.shape[1], x.shape[2] * x.shape[3]))(x)
+    if dropout:
+        x = layers.Dropout(0.3)(x)
+    x = layers.Bidirectional(layers.LSTM(lstm_units, return_sequences=True))(x)
+    x = layers.Bidirectional(layers.LSTM(lstm_units))(x)
+    x = layers.Dense(64, activation="relu")(x)
+    if dropout:
+        x = layers.Dropout(0.3)(x)
+    out = layers.Dense(n_classes, activation="softmax", name="genre")(x)
+    return keras.Model(inp, out, name="reduced_crnn")
+
+
+def build_cnn(input_shape: tuple[int, int], n_classes: int, dropout: bool = True):
+    keras = _keras()
+    layers = keras.layers
+    inp = keras.Input(shape=(*input_shape, 1), name="features")
+    x = inp
+    for filters, kernel, pool in ((128, 3, 3), (64, 3, 3), (64, 2, 2)):
+        x = layers.Conv2D(filters, kernel, activation="relu")(x)
+        x = layers.MaxPooling2D(pool, strides=2, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(64, activation="relu")(x)
+    if dropout:
+        x = layers.Dropout(0.2)(x)
+    out = layers.Dense(n_classes, activation="softmax", name="genre")(x)
+    return keras.Model(inp, out, name="mirsepassi_cnn")
+
+
+def build_lstm(input_shape: tuple[int, int], n_classes: int, dropout: bool = True):
+    keras = _keras()
+    layers = keras.layers
+    inp = keras.Input(shape=(*input_shape, 1), name="features")
+    x = layers.Reshape(input_shape)(inp)
+    x = layers.LSTM(128, return_sequences=True)(x)
+    x = layers.LSTM(64, return_sequences=True)(x)
+    x = layers.LSTM(64)(x)
+    x = layers.Dense(64, activation="relu")(x)
+    if dropout:
+        x = layers.Dropout(0.3)(x)
+    out = layers.Dense(n_classes, activation="softmax", name="genre")(x)
+    return keras.Model(inp, out, name="mirsepassi_lstm")
+
+
+def build_model(name: str, input_shape: tuple[int, int], n_classes: int, dropout: bool = True, **kwargs):
+    builders = {"crnn": build_crnn, "cnn": build_cnn, "lstm": build_lstm}
+    if name not in builders:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+    return builders[name](input_shape, n_classes, dropout=dropout, **kwargs)
+
+
+def trainable_parameters(model) -> int:
+    import numpy as np
+
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))

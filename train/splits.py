@@ -1,0 +1,102 @@
+"""Train / validation / test splits over windows, with and without clip leakage.
+
+- ``paper``: Setiorini et al.: random over windows, 80/20 then 75/25 (60/20/20).
+  Windows of one clip land on both sides: optimistic figures.
+- ``mirsepassi``: Mirsepassi: random over windows, 60/15/25 (also leaky).
+- ``track``: stratified by genre, grouped by clip, 60/20/20: no clip on two sides.
+- ``filtered``: the artist-conscious fault-filtered lists of Kereliuk, Sturm & Larsen.
+- ``kfold``: k folds stratified by genre and grouped by clip; fold i is the test
+  set, fold i+1 the validation set, the rest trains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .dataset import DatasetError, FeatureSet
+
+SPLITS = ("paper", "mirsepassi", "track", "filtered", "kfold")
+LEAKY_SPLITS = ("paper", "mirsepassi")
+
+
+@dataclass
+class Fold:
+    name: str
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": int(self.train.size), "valid": int(self.valid.size), "test": int(self.test.size)}
+
+
+def _random_windows(fs: FeatureSet, test_size: float, valid_of_rest: float, seed: int, name: str) -> Fold:
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(fs.y))
+    rest, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=fs.y)
+    train, valid = train_test_split(rest, test_size=valid_of_rest, random_state=seed, stratify=fs.y[rest])
+    return Fold(name, np.sort(train), np.sort(valid), np.sort(test))
+
+
+def _grouped_folds(fs: FeatureSet, k: int, seed: int, strata: np.ndarray | None = None) -> list[np.ndarray]:
+    """k disjoint sets of window indices, grouped by clip, stratified by genre (or by ``strata``)."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    strata = fs.y if strata is None else strata
+    n_per_class = np.bincount(np.unique(np.stack([fs.clip, strata.astype(str)], 1), axis=0)[:, 1].astype(int)
+                              if strata.dtype.kind in "iu" else np.zeros(1, int))
+    if strata.dtype.kind in "iu" and n_per_class.size and n_per_class[n_per_class > 0].min() < k:
+        raise DatasetError(f"cannot make {k} clip-grouped folds: a genre has fewer than {k} clips")
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    return [test for _, test in splitter.split(np.zeros(len(strata)), strata, groups=fs.clip)]
+
+
+def kfold(fs: FeatureSet, k: int = 5, seed: int = 0, strata: np.ndarray | None = None) -> list[Fold]:
+    folds = _grouped_folds(fs, k, seed, strata)
+    out = []
+    for i in range(k):
+        test, valid = folds[i], folds[(i + 1) % k]
+        train = np.concatenate([folds[j] for j in range(k) if j not in (i, (i + 1) % k)])
+        out.append(Fold(f"fold{i}", np.sort(train), np.sort(valid), np.sort(test)))
+    return out
+
+
+def read_split_list(path: Path) -> set[str]:
+    """Clip ids (``blues.00029``) from a list of paths like ``blues/blues.00029.wav``."""
+    if not Path(path).exists():
+        raise DatasetError(f"{path}: split list not found")
+    return {Path(line.strip()).stem for line in Path(path).read_text().splitlines() if line.strip()}
+
+
+def filtered(fs: FeatureSet, lists_dir: Path) -> Fold:
+    """The fault-filtered split; clips in none of the lists are left out."""
+    lists_dir = Path(lists_dir)
+    members = {side: read_split_list(lists_dir / f"{side}_filtered.txt") for side in ("train", "valid", "test")}
+    idx = {side: np.flatnonzero(np.isin(fs.clip, sorted(ids))) for side, ids in members.items()}
+    empty = [side for side, i in idx.items() if i.size == 0]
+    if empty:
+        raise DatasetError(f"the fault-filtered split leaves no windows for: {', '.join(empty)} (of this dataset's clips)")
+    return Fold("filtered", idx["train"], idx["valid"], idx["test"])
+
+
+def make_folds(fs: FeatureSet, split: str, seed: int = 0, k: int = 5, lists_dir: Path | None = None,
+               strata: np.ndarray | None = None) -> list[Fold]:
+    """The folds of a named split (one fold except for ``kfold``)."""
+    if split == "paper":
+        return [_random_windows(fs, 0.2, 0.25, seed, "paper")]
+    if split == "mirsepassi":
+        return [_random_windows(fs, 0.25, 0.2, seed, "mirsepassi")]
+    if split == "track":
+        folds = _grouped_folds(fs, 5, seed, strata)
+        return [Fold("track", np.sort(np.concatenate(folds[2:])), np.sort(folds[1]), np.sort(folds[0]))]
+    if split == "filtered":
+        if lists_dir is None:
+            raise DatasetError("split 'filtered' needs --split-lists DIR (e.g. ../shared/data/gtzan-splits)")
+        return [filtered(fs, lists_dir)]
+    if split == "kfold":
+        return kfold(fs, k, seed, strata)
+    raise DatasetError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
