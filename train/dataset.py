@@ -88,7 +88,8 @@ def _clip_windows(args: tuple[str, str, dict]) -> tuple[str, np.ndarray | None, 
         y = load_audio(path, sr=config.sample_rate)
         return clip_id, clip_features(y, config), None
     except (AudioError, ConfigError) as exc:
-        return clip_id, None, str(exc)
+        message = str(exc)
+        return clip_id, None, message if message.startswith(path) else f"{path}: {message}"
 
 
 def clip_windows(y: np.ndarray, config: FeatureConfig, max_windows: int | None = WINDOWS_PER_CLIP) -> list[np.ndarray]:

@@ -7,6 +7,9 @@
 - ``filtered``: the artist-conscious fault-filtered lists of Kereliuk, Sturm & Larsen.
 - ``kfold``: k folds stratified by genre and grouped by clip; fold i is the test
   set, fold i+1 the validation set, the rest trains.
+- ``holdout``: the ``n`` highest-numbered clips of each genre are the test set
+  (the shipped model never sees them; CI validates on them), one more clip per
+  genre validates, the rest trains.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 
 from .dataset import DatasetError, FeatureSet
 
-SPLITS = ("paper", "mirsepassi", "track", "filtered", "kfold")
+SPLITS = ("paper", "mirsepassi", "track", "filtered", "kfold", "holdout")
 LEAKY_SPLITS = ("paper", "mirsepassi")
 
 
@@ -47,10 +50,9 @@ def _grouped_folds(fs: FeatureSet, k: int, seed: int, strata: np.ndarray | None 
     from sklearn.model_selection import StratifiedGroupKFold
 
     strata = fs.y if strata is None else strata
-    n_per_class = np.bincount(np.unique(np.stack([fs.clip, strata.astype(str)], 1), axis=0)[:, 1].astype(int)
-                              if strata.dtype.kind in "iu" else np.zeros(1, int))
-    if strata.dtype.kind in "iu" and n_per_class.size and n_per_class[n_per_class > 0].min() < k:
-        raise DatasetError(f"cannot make {k} clip-grouped folds: a genre has fewer than {k} clips")
+    fewest = min(len(set(fs.clip[fs.y == label].tolist())) for label in np.unique(fs.y))
+    if fewest < k:
+        raise DatasetError(f"cannot make {k} clip-grouped folds: a genre has only {fewest} clips")
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     return [test for _, test in splitter.split(np.zeros(len(strata)), strata, groups=fs.clip)]
 
@@ -83,6 +85,29 @@ def filtered(fs: FeatureSet, lists_dir: Path) -> Fold:
     return Fold("filtered", idx["train"], idx["valid"], idx["test"])
 
 
+def holdout_clips(fs: FeatureSet, per_genre: int) -> list[str]:
+    """The ``per_genre`` highest-numbered clips of each genre (e.g. blues.00008, blues.00009)."""
+    chosen = []
+    for label in range(len(fs.labels)):
+        clips = sorted(set(fs.clip[fs.y == label].tolist()))
+        if len(clips) <= per_genre + 1:
+            raise DatasetError(f"genre {fs.labels[label]} has {len(clips)} clips; cannot hold out {per_genre} and keep some to train")
+        chosen.extend(clips[-per_genre:])
+    return chosen
+
+
+def holdout(fs: FeatureSet, per_genre: int = 2) -> Fold:
+    test_clips = holdout_clips(fs, per_genre)
+    valid_clips = []
+    for label in range(len(fs.labels)):
+        rest = sorted(set(fs.clip[fs.y == label].tolist()) - set(test_clips))
+        valid_clips.append(rest[-1])
+    test = np.flatnonzero(np.isin(fs.clip, test_clips))
+    valid = np.flatnonzero(np.isin(fs.clip, valid_clips))
+    train = np.setdiff1d(np.arange(len(fs.y)), np.concatenate([test, valid]))
+    return Fold("holdout", train, valid, test)
+
+
 def make_folds(fs: FeatureSet, split: str, seed: int = 0, k: int = 5, lists_dir: Path | None = None,
                strata: np.ndarray | None = None) -> list[Fold]:
     """The folds of a named split (one fold except for ``kfold``)."""
@@ -99,4 +124,6 @@ def make_folds(fs: FeatureSet, split: str, seed: int = 0, k: int = 5, lists_dir:
         return [filtered(fs, lists_dir)]
     if split == "kfold":
         return kfold(fs, k, seed, strata)
+    if split == "holdout":
+        return [holdout(fs)]
     raise DatasetError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")

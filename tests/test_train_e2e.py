@@ -1,0 +1,172 @@
+"""End to end: prepare features, train a tiny model, export float + int8, classify through the CLI.
+
+Uses a small synthetic GTZAN-layout dataset written to tmp_path (no GTZAN audio).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.slow
+
+from edge_genre.cli import main  # noqa: E402
+
+SR = 22050
+GENRES = ("blues", "classical", "metal")
+
+
+def _clip(genre: str, k: int, seconds: float = 6.5) -> np.ndarray:
+    """Audio with a genre-specific spectrum so that a tiny model can separate them."""
+    rng = np.random.default_rng(hash((genre, k)) % 2**32)
+    t = np.arange(int(seconds * SR)) / SR
+    if genre == "blues":  # low tones
+        y = 0.3 * np.sin(2 * np.pi * (110 + 5 * k) * t) + 0.2 * np.sin(2 * np.pi * 220 * t)
+    elif genre == "classical":  # mid-range chord, quiet
+        y = sum(0.1 * np.sin(2 * np.pi * f * t) for f in (523.25 + k, 659.25, 783.99))
+    else:  # loud broadband noise
+        y = 0.4 * rng.standard_normal(t.size)
+    return (y + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def synthetic_gtzan(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("gtzan") / "genres_original"
+    for genre in GENRES:
+        (root / genre).mkdir(parents=True)
+        for k in range(5):
+            sf.write(root / genre / f"{genre}.{k:05d}.wav", _clip(genre, k), SR, subtype="PCM_16")
+    (root / "metal" / "metal.00099.wav").write_bytes(b"RIFF....WAVEjunk")  # unreadable
+    sf.write(root / "blues" / "blues.00098.wav", _clip("blues", 0, seconds=1.0), SR)  # shorter than a window
+    return root.parent
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, synthetic_gtzan):
+    work = tmp_path_factory.mktemp("work")
+    runner = CliRunner()
+    res = runner.invoke(main, ["train", "prepare", "--data", str(synthetic_gtzan), "--out", str(work / "feat"), "--workers", "2"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["train", "fit", "--features", str(work / "feat"), "--split", "track", "--epochs", "8",
+                               "--lstm-units", "8", "--lr", "0.01", "--out", str(work / "run"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["train", "export", str(work / "run"), "--out", str(work / "models"), "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output[res.output.index("{"):])
+    return work, report, synthetic_gtzan
+
+
+def test_prepare_skips_bad_clips_and_names_them(trained):
+    from train.dataset import FeatureSet
+
+    work, _, _ = trained
+    fs = FeatureSet.load(work / "feat")
+    assert fs.labels == GENRES
+    assert len(set(fs.clip.tolist())) == 15  # the junk and the 1-s clip are skipped
+    assert fs.x.shape == (30, 130, 13)  # two 3-s windows per 6.5-s clip
+    assert "metal.00099" not in fs.clip and "blues.00098" not in fs.clip
+
+
+def test_prepare_reports_skipped_files(synthetic_gtzan, tmp_path):
+    res = CliRunner().invoke(main, ["train", "prepare", "--data", str(synthetic_gtzan), "--out", str(tmp_path / "f")])
+    assert res.exit_code == 0
+    assert "metal.00099.wav" in res.output and "blues.00098.wav" in res.output
+
+
+def test_run_directory_contents(trained):
+    work, _, _ = trained
+    run = work / "run"
+    for name in ("metrics.json", "summary.md", "model.keras", "history.json", "run.json", "confusion.png", "roc.png", "curves.png"):
+        assert (run / name).exists(), name
+    m = json.loads((run / "metrics.json").read_text())
+    for key in ("accuracy", "loss", "precision", "recall", "f1", "track_accuracy", "per_class", "trainable_parameters",
+                "ms_per_step", "config", "versions"):
+        assert key in m
+    assert m["leaky_split"] is False
+    run_info = json.loads((run / "run.json").read_text())
+    assert not set(run_info["clips"]["train"]) & set(run_info["clips"]["test"])
+
+
+def test_export_is_full_integer_with_fused_lstm(trained):
+    _, report, _ = trained
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in report["int8"]["ops"]
+    assert not {"WHILE", "QUANTIZE", "DEQUANTIZE", "FlexTensorListReserve"} & set(report["int8"]["ops"])
+    assert report["int8"]["size_bytes"] < report["float"]["size_bytes"]
+    assert 0 <= report["top1_agreement"] <= 1
+
+
+def test_export_matches_keras(trained):
+    """The float TFLite model computes what Keras computes (LSTM state reset per window)."""
+    import tf_keras as keras
+
+    from edge_genre.classifier import GenreClassifier
+    from train.dataset import FeatureSet
+
+    work, _, _ = trained
+    fs = FeatureSet.load(work / "feat")
+    model = keras.models.load_model(work / "run" / "model.keras")
+    expected = model.predict(fs.x[:8, ..., None], verbose=0)
+    got = GenreClassifier(work / "models" / "model_float.tflite").predict(fs.x[:8])
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_classify_cli_on_exported_model(trained, tmp_path):
+    work, _, data = trained
+    model = work / "models" / "model_int8.tflite"
+    clip = data / "genres_original" / "metal" / "metal.00000.wav"
+    res = CliRunner().invoke(main, ["classify", "--model", str(model), "--json", str(clip)])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output.strip().splitlines()[-1])
+    assert set(out) >= {"file", "genre", "confidence", "probabilities", "windows"}
+    assert set(out["probabilities"]) == set(GENRES)
+    assert [w["start_s"] for w in out["windows"]] == [0.0, 3.0]
+
+
+def test_info_cli(trained):
+    work, _, _ = trained
+    res = CliRunner().invoke(main, ["info", "--model", str(work / "models" / "model_int8.tflite"), "--json"])
+    assert res.exit_code == 0, res.output
+    desc = json.loads(res.output)
+    assert desc["input"]["dtype"] == "int8" and desc["labels"] == list(GENRES)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in desc["ops"]
+
+
+def test_export_refuses_non_run_dir(tmp_path):
+    res = CliRunner().invoke(main, ["train", "export", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "not a run directory" in res.output
+
+
+@pytest.mark.parametrize("layout", ["empty", "unknown_only"])
+def test_prepare_bad_data_dirs(tmp_path, layout):
+    if layout == "unknown_only":
+        (tmp_path / "genres_original" / "polka").mkdir(parents=True)
+    res = CliRunner().invoke(main, ["train", "prepare", "--data", str(tmp_path), "--out", str(tmp_path / "f")])
+    assert res.exit_code == 2
+    assert "no GTZAN genre folders" in res.output
+
+
+def test_feature_cache_config_mismatch(trained):
+    from edge_genre.config import FeatureConfig
+    from train.dataset import DatasetError, FeatureSet
+
+    work, _, _ = trained
+    with pytest.raises(DatasetError, match="different FeatureConfig"):
+        FeatureSet.load(work / "feat", expect_config=FeatureConfig(n_mfcc=20))
+
+
+def test_original_au_layout(tmp_path):
+    """The original GTZAN distribution: genres/<genre>/<genre>.NNNNN.au."""
+    from train.dataset import discover_clips
+
+    for genre in ("jazz", "pop"):
+        (tmp_path / "genres" / genre).mkdir(parents=True)
+        sf.write(tmp_path / "genres" / genre / f"{genre}.00000.au", _clip("blues", 0, 3.5), SR, format="AU", subtype="PCM_16")
+    clips, labels = discover_clips(tmp_path)
+    assert labels == ("jazz", "pop") and [c.clip_id for c in clips] == ["jazz.00000", "pop.00000"]
