@@ -80,6 +80,8 @@ def _fit_options(f):
         click.option("--folds", type=click.IntRange(2), default=5, show_default=True, help="Folds for --split kfold."),
         click.option("--split-lists", type=click.Path(path_type=Path), default=None, help="Folder of {train,valid,test}_filtered.txt for --split filtered."),
         click.option("--lstm-units", type=click.IntRange(1), default=64, show_default=True, help="Units per direction of the CRNN's BiLSTMs."),
+        click.option("--stratify", type=click.Choice(["genre", "kmeans"]), default="genre", show_default=True,
+                     help="kmeans: stratify splits by genre x K-means cluster (Mirsepassi's 'with K-means' variant)."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--quiet", is_flag=True, help="No progress bars."),
     ]
@@ -93,26 +95,44 @@ def _fit_config(**kw):
 
     return FitConfig(model=kw["model"], dropout=kw["dropout"], lr=kw["lr"], epochs=kw["epochs"], batch_size=kw["batch_size"],
                      split=kw["split"], seed=kw["seed"], folds=kw["folds"],
-                     split_lists=str(kw["split_lists"]) if kw["split_lists"] else None, lstm_units=kw["lstm_units"])
+                     split_lists=str(kw["split_lists"]) if kw["split_lists"] else None, lstm_units=kw["lstm_units"],
+                     stratify=kw["stratify"])
 
 
 @train.command()
 @_fit_options
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory to write.")
-def fit(features_path: Path, out: Path, quiet: bool, **kw) -> None:
+@click.option("--augment", default=None, metavar="SPEC",
+              help="Add degraded copies of the training clips: 'robust' (random combinations of bandlimit, "
+                   "noise-white|pink|babble, gain, reverb, mic-eq), 'paper' (time-stretch, pitch-shift, noise) "
+                   "or a comma list of degradation names ('a|b': one of a, b). Never touches valid/test windows.")
+@click.option("--augment-copies", type=click.IntRange(1), default=2, show_default=True,
+              help="Degraded copies per training clip (with --augment).")
+def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augment_copies: int, **kw) -> None:
     """Train a model and write a run directory with metrics, plots and the model.
 
     metrics.json has window- and track-level accuracy (track = argmax of the mean
     window probabilities), weighted precision/recall/F1, the per-class report,
     trainable parameters and ms per training step; summary.md shows them with
-    the confusion matrix, ROC curves and training curves.
+    the confusion matrix, ROC curves and training curves. With --augment the
+    recipe is recorded in metrics.json under config.extra.augment.
     """
     from .dataset import FeatureSet
     from .fit import fit as run_fit
 
     fs = FeatureSet.load(features_path)
     cfg = _fit_config(**kw)
-    metrics = run_fit(fs, cfg, out, progress=not quiet)
+    override = None
+    if augment:
+        from .augment import Augmenter, parse_augment
+
+        try:
+            recipe = parse_augment(augment, copies=augment_copies, seed=cfg.seed)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--augment") from None
+        override = Augmenter(fs, recipe, progress=not quiet)
+        cfg.extra["augment"] = recipe.to_dict()
+    metrics = run_fit(fs, cfg, out, progress=not quiet, train_override=override)
     _echo_result(out, metrics)
 
 
@@ -205,3 +225,65 @@ def export_cmd(run_dir: Path, out: Path, name: str, calibration_windows: int, as
         click.echo(f"held-out windows: {r['held_out_windows']}; Keras {100 * r['keras_accuracy']:.2f} %, "
                    f"float {100 * r['float']['accuracy']:.2f} %, int8 {100 * r['int8']['accuracy']:.2f} %, "
                    f"float/int8 top-1 agreement {100 * r['top1_agreement']:.2f} %")
+
+
+@train.command("robustness")
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="GTZAN folder holding the clips (needed for a .tflite; default for a run: the feature cache's source).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for robustness.json/.md/.png.")
+@click.option("--folds", default=None, help="Comma list of folds of a k-fold run to evaluate (e.g. 0,1); default: all.")
+@click.option("--use", type=click.Choice(["keras", "float", "int8"]), default="keras", show_default=True,
+              help="For a run directory: the Keras model, or its exported .tflite (exported into --out if absent).")
+@click.option("--degradations", default=None, help="Comma list (default: all capture degradations: "
+              "bandlimit, noise-white, noise-pink, noise-babble, gain, reverb, mic-eq, stereo-file).")
+@click.option("--moderate-only", is_flag=True, help="Only each degradation's moderate strength.")
+@click.option("--clips", "clips_file", type=click.Path(exists=True, path_type=Path), default=None,
+              help="For a .tflite: file listing the held-out clip ids (blues.00012) or paths; default: every clip of --data.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the degradation noise.")
+@click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder caching degraded features (shared by models with the same FeatureConfig).")
+@click.option("--quiet", is_flag=True)
+def robustness_cmd(target: Path, data_dir: Path | None, out: Path, folds: str | None, use: str, degradations: str | None,
+                   moderate_only: bool, clips_file: Path | None, seed: int, workers: int, cache_dir: Path | None,
+                   quiet: bool) -> None:
+    """Accuracy of TARGET (a .tflite, a run directory or a k-fold run) on held-out clips, clean and degraded.
+
+    A run directory is evaluated on its own test clips (run.json); a k-fold run
+    evaluates each fold's model on its fold's test clips and reports mean ± std.
+    Every degradation is applied at each strength of its grid to the whole clip
+    before the front end. Writes robustness.json, robustness.md and robustness.png.
+    """
+    from .degrade import DEGRADATIONS
+    from .robustness import CAVEAT, robustness
+
+    names = [n.strip() for n in degradations.split(",") if n.strip()] if degradations else None
+    unknown = [n for n in names or [] if n not in DEGRADATIONS]
+    if unknown:
+        raise click.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(DEGRADATIONS)}",
+                                 param_hint="--degradations")
+    clip_ids = ([Path(line.strip()).stem for line in clips_file.read_text().splitlines() if line.strip()]
+                if clips_file else None)
+    r = robustness(target, out, data_dir=data_dir, use=use, folds=folds.split(",") if folds else None, names=names,
+                   moderate_only=moderate_only, clip_ids=clip_ids, seed=seed, workers=workers, cache_dir=cache_dir,
+                   progress=not quiet)
+    n = r["n_folds"]
+    click.echo(f"{target}: {n} fold{'s' if n > 1 else ''}, {sum(r['clips_per_fold'])} held-out clips ({r['backend']})")
+    for row in r["conditions"]:
+        if row["degradation"] == "clean" or row["moderate"]:
+            delta = "" if row["degradation"] == "clean" else f"  (Δ {100 * row['window_delta_mean']:+.1f} / {100 * row['clip_delta_mean']:+.1f})"
+            click.echo(f"  {row['degradation']:13s} {row['label']:>10s}: window {100 * row['window_accuracy_mean']:5.1f} %, "
+                       f"clip {100 * row['clip_accuracy_mean']:5.1f} %{delta}")
+    click.echo(f"{out / 'robustness.md'}, robustness.json, robustness.png written")
+    click.echo(CAVEAT)
+
+
+def _register_analysis_commands() -> None:
+    from .analysis_cli import compare, kmeans
+
+    train.add_command(kmeans)
+    train.add_command(compare)
+
+
+_register_analysis_commands()

@@ -36,6 +36,7 @@ class FitConfig:
     folds: int = 5
     split_lists: str | None = None
     lstm_units: int = 64
+    stratify: str = "genre"  # or "kmeans": genre x K-means cluster strata
     extra: dict = field(default_factory=dict)
 
 
@@ -165,6 +166,10 @@ def fit(fs: FeatureSet, cfg: FitConfig, out_dir: Path, progress: bool = True, st
     ``train_override(fold) -> (x, y)`` may supply the training windows (augmentation).
     """
     out_dir = Path(out_dir)
+    if strata is None and cfg.stratify == "kmeans":
+        from .kmeans import cluster_windows
+
+        strata = fs.y * 1000 + cluster_windows(fs, seed=cfg.seed)
     folds = make_folds(fs, cfg.split, seed=cfg.seed, k=cfg.folds, lists_dir=cfg.split_lists, strata=strata)
     results = []
     for fold in folds:

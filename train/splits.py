@@ -36,12 +36,14 @@ class Fold:
         return {"train": int(self.train.size), "valid": int(self.valid.size), "test": int(self.test.size)}
 
 
-def _random_windows(fs: FeatureSet, test_size: float, valid_of_rest: float, seed: int, name: str) -> Fold:
+def _random_windows(fs: FeatureSet, test_size: float, valid_of_rest: float, seed: int, name: str,
+                    strata: np.ndarray | None = None) -> Fold:
     from sklearn.model_selection import train_test_split
 
+    strata = fs.y if strata is None else strata
     idx = np.arange(len(fs.y))
-    rest, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=fs.y)
-    train, valid = train_test_split(rest, test_size=valid_of_rest, random_state=seed, stratify=fs.y[rest])
+    rest, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=strata)
+    train, valid = train_test_split(rest, test_size=valid_of_rest, random_state=seed, stratify=strata[rest])
     return Fold(name, np.sort(train), np.sort(valid), np.sort(test))
 
 
@@ -110,11 +112,15 @@ def holdout(fs: FeatureSet, per_genre: int = 2) -> Fold:
 
 def make_folds(fs: FeatureSet, split: str, seed: int = 0, k: int = 5, lists_dir: Path | None = None,
                strata: np.ndarray | None = None) -> list[Fold]:
-    """The folds of a named split (one fold except for ``kfold``)."""
+    """The folds of a named split (one fold except for ``kfold``).
+
+    ``strata`` (one label per window) replaces the genre as the stratification
+    variable, e.g. genre x K-means cluster for Mirsepassi's "with K-means" variant.
+    """
     if split == "paper":
-        return [_random_windows(fs, 0.2, 0.25, seed, "paper")]
+        return [_random_windows(fs, 0.2, 0.25, seed, "paper", strata)]
     if split == "mirsepassi":
-        return [_random_windows(fs, 0.25, 0.2, seed, "mirsepassi")]
+        return [_random_windows(fs, 0.25, 0.2, seed, "mirsepassi", strata)]
     if split == "track":
         folds = _grouped_folds(fs, 5, seed, strata)
         return [Fold("track", np.sort(np.concatenate(folds[2:])), np.sort(folds[1]), np.sort(folds[0]))]

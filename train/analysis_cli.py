@@ -1,0 +1,71 @@
+"""``edge-genre train kmeans`` and ``edge-genre train compare``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command("kmeans")
+@click.option("--features", "features_path", required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+@click.option("--clusters", type=click.IntRange(2), default=10, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-plot", is_flag=True, help="Skip the t-SNE picture (it takes a while).")
+def kmeans(features_path: Path, out: Path, clusters: int, seed: int, no_plot: bool) -> None:
+    """K-means over the MFCC windows: purity table (purity.md/.json) and a t-SNE picture (tsne.png).
+
+    The same clustering gives the "with K-means" split variant: 'train fit --stratify kmeans'.
+    """
+    from .dataset import FeatureSet
+    from .kmeans import run_kmeans
+
+    fs = FeatureSet.load(features_path)
+    result = run_kmeans(fs, out, k=clusters, seed=seed, plot=not no_plot)
+    click.echo((out / "purity.md").read_text())
+    best = max(result["per_genre"].items(), key=lambda kv: kv[1]["purity"])
+    click.echo(f"purest genre: {best[0]} ({100 * best[1]['purity']:.0f} % of its windows in cluster c{best[1]['top_cluster']}); "
+               f"written to {out}")
+
+
+def _load_metrics(run: Path) -> dict:
+    path = run / "metrics.json"
+    if not path.exists():
+        raise click.ClickException(f"{run}: no metrics.json (not a run directory)")
+    return json.loads(path.read_text())
+
+
+def _fmt(m: dict, key: str) -> str:
+    if f"{key}_mean" in m:
+        return f"{100 * m[key + '_mean']:.2f} ± {100 * m[key + '_std']:.2f}"
+    return f"{100 * m[key]:.2f}" if key in m else "-"
+
+
+def compare_markdown(runs: list[Path]) -> str:
+    lines = ["| run | model | split | window acc. (%) | track acc. (%) | F1 (%) | parameters | ms/step | Keras model size |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for run in runs:
+        m = _load_metrics(run)
+        cfg = m.get("config", {})
+        leak = " (leaky)" if m.get("leaky_split") else ""
+        keras_files = [run / "model.keras"] + sorted(run.glob("fold*/model.keras"))
+        size = next((f"{p.stat().st_size / 1024:.0f} KiB" for p in keras_files if p.exists()), "-")
+        lines.append(f"| {run.name} | {cfg.get('model', '?')} | {m.get('split', cfg.get('split', '?'))}{leak} | {_fmt(m, 'accuracy')} | "
+                     f"{_fmt(m, 'track_accuracy')} | {_fmt(m, 'f1')} | {m.get('trainable_parameters', 0):,} | {m.get('ms_per_step', '-')} | {size} |")
+    return "\n".join(lines) + "\n"
+
+
+@click.command("compare")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--markdown", "markdown_path", type=click.Path(path_type=Path), help="Also write the table to this file.")
+def compare(runs: tuple[Path, ...], markdown_path: Path | None) -> None:
+    """Put runs side by side: window and track accuracy, parameters, ms per step, model size.
+
+    k-fold runs show mean ± std over folds; leaky (random window) splits are marked.
+    """
+    table = compare_markdown(list(runs))
+    if markdown_path:
+        markdown_path.write_text(table)
+    click.echo(table)
