@@ -84,9 +84,9 @@ THREADS_OPTION = click.option("--threads", default=1, show_default=True, type=cl
 
 
 @main.command()
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path))
 @click.option("--kind", type=click.Choice(["mfcc", "logmel"]), default="mfcc", show_default=True)
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the matrix as .npy (frames x coefficients).")
+@click.option("--out", "-o", type=click.Path(path_type=Path), help="Write the matrix in NumPy .npy format (frames x coefficients) to exactly this path.")
 @click.option("--json", "as_json", is_flag=True, help="Print shape and summary statistics as JSON.")
 def features(path: Path, kind: str, out: Path | None, as_json: bool) -> None:
     """Compute MFCC (or log-mel) features of an audio file with the NumPy front end.
@@ -102,7 +102,11 @@ def features(path: Path, kind: str, out: Path | None, as_json: bool) -> None:
     y = load_audio(path, sr=config.sample_rate)
     feats = (mfcc if kind == "mfcc" else log_mel)(y, config.sample_rate, config)
     if out is not None:
-        np.save(out, feats)
+        try:
+            with open(out, "wb") as f:  # np.save(path) would append ".npy" to other names
+                np.save(f, feats)
+        except OSError as exc:
+            fail(f"cannot write {out}: {exc.strerror or exc}")
     summary = {
         "file": str(path), "kind": kind, "seconds": round(y.size / config.sample_rate, 3),
         "shape": list(feats.shape), "mean": [round(float(v), 3) for v in feats.mean(axis=0)],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,12 @@ class FeatureConfig:
             raise bad(f"hop_length ({self.hop_length}) must not exceed n_fft ({self.n_fft})")
         if self.n_mfcc > self.n_mels:
             raise bad(f"n_mfcc ({self.n_mfcc}) must not exceed n_mels ({self.n_mels})")
+        for name in ("fmin", "fmax", "top_db", "window_seconds"):
+            value = getattr(self, name)
+            if value is None and name in ("fmax", "top_db"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise bad(f"{name} must be a finite number{' or None' if name in ('fmax', 'top_db') else ''}, got {value!r}")
         if not 0 <= self.fmin < self.mel_fmax <= self.sample_rate / 2:
             raise bad(f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={self.fmax}")
         if self.top_db is not None and self.top_db <= 0:

@@ -71,8 +71,10 @@ class StreamingMFCC:
         # the edge frames see the window's own zero padding.
         t = np.arange(n_frames)
         interior = np.flatnonzero((t * hop >= half) & (t * hop + half <= self._n_window))
-        self._first_interior, self._n_interior = int(interior[0]), interior.size
-        self._edges = np.flatnonzero((t < interior[0]) | (t > interior[-1]))
+        # A window shorter than one FFT has no interior frame: every frame is an edge frame.
+        self._first_interior = int(interior[0]) if interior.size else 0
+        self._n_interior = interior.size
+        self._edges = np.setdiff1d(t, interior)
         # Zero-padded edge frames: (row, frame offset, window offset, length) copies; padding stays zero.
         self._edge_frames = np.zeros((self._edges.size, n_fft))
         self._edge_copies = []
@@ -163,6 +165,7 @@ class StreamingMFCC:
         """Drop samples no future window needs, keeping the buffer's start on the frame grid."""
         needed_from = self._next_start - self.config.n_fft  # interior frames reach back half an FFT
         drop = (needed_from - self._buffer_start) // self.config.hop_length * self.config.hop_length
+        drop = min(drop, self._buffer_len)  # with a hop longer than a window, samples between windows are never kept
         if drop > 0:
             keep = self._buffer_len - drop
             self._buffer[:keep] = self._buffer[drop : self._buffer_len]

@@ -170,9 +170,14 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
     rng = np.random.default_rng(seed)
     calib = fs.x[rng.permutation(train_idx)[:calibration_windows]]  # training windows only, never test
 
-    meta = edge_genre_metadata(fs.labels, fs.config, architecture=run["model"],
-                               trained_on=run.get("trained_on", Path(fs.source).name or "unknown"),
-                               **(extra_metadata or {}))
+    fit_config = run.get("fit_config", {})
+    meta = edge_genre_metadata(
+        fs.labels, fs.config, architecture=run["model"],
+        trained_on=Path(fs.source).parent.name if Path(fs.source).name == "genres_original" else Path(fs.source).name,
+        split=fit_config.get("split"), training=fit_config,
+        # Clips the model never saw (its test side): what an honest evaluation of this file may use.
+        held_out_clips=run["clips"]["test"],
+        **(extra_metadata or {}))
     out_dir.mkdir(parents=True, exist_ok=True)
     report: dict = {"run": str(run_dir), "held_out_windows": int(held_out.size)}
     paths = {}

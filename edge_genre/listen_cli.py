@@ -1,0 +1,183 @@
+"""``edge-genre listen``: the command-line shell around :class:`edge_genre.listen.LivePipeline`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import EdgeGenreError
+
+LISTEN_HELP = """Classify live audio from a microphone (or a file) every hop.
+
+\b
+Every hop (default 1 s, rounded to whole frames: 0.9985 s) the newest 3-s
+window is classified and one line is printed: the genre smoothed over the
+last --smooth windows (mean of their probabilities), the --top-k genres with
+confidences, and the cost of the hop split into DSP ms (downmix, resampling,
+MFCC) and inference ms.
+
+\b
+Silence: a window whose RMS is below -60 dBFS is reported as "silence",
+never as a genre, and skips the model; silent windows do not enter the
+smoothing mean. --threshold P: when the smoothed confidence of the best
+genre is below P, "uncertain" is reported instead (0 = off).
+
+\b
+The microphone is opened at its native rate and channel count (e.g. 48 kHz
+stereo); audio is downmixed and resampled to the model's rate (soxr HQ,
+streaming). Input overflows are counted, never fatal; a vanished device ends
+the run with an error (exit 2). Ctrl-C or SIGTERM end the run cleanly (exit 0)
+with a summary on stderr: run time, windows, genre histogram, overflows and
+p50/p95/p99 latencies.
+
+\b
+--json: one JSON object per hop on stdout and nothing else there:
+  {"t": end of the window in stream seconds, "genre": smoothed genre or
+   "silence"/"uncertain", "confidence", "probabilities": {label: p},
+   "dsp_ms", "inference_ms", "silent", "uncertain", "window_start_s",
+   "window": {"genre", "confidence", "level_dbfs"} (this window alone,
+   as 'classify --windows'), "top_k": [[label, p], ...], "smoothed_over",
+   "overflows", "hop", "unix_time"}
+and, as the last line when the run ends, {"summary": {...}}. Status lines
+and the human-readable summary go to stderr.
+
+\b
+--file PATH classifies a file through the same pipeline: in real time like a
+microphone (--realtime, default) or as fast as possible (--no-realtime),
+--loop N times (0 = forever). With --smooth 1 its windows equal
+'edge-genre classify --windows --hop H' on the same file.
+"""
+
+
+def _print_devices(as_json: bool) -> None:
+    from .capture import list_input_devices
+
+    devices = list_input_devices()
+    if as_json:
+        click.echo(json.dumps({"input_devices": devices}))
+        return
+    if not devices:
+        click.echo("no audio input devices found (plug in a USB microphone; check with 'arecord -l')")
+        return
+    click.echo("input devices ('*' = default; use --device INDEX or a part of the name):")
+    for d in devices:
+        mark = "*" if d["default"] else " "
+        click.echo(f"{mark} {d['index']:>3}  {d['name']}  ({d['hostapi']}, {d['input_channels']} ch, "
+                   f"{d['default_samplerate']} Hz)")
+
+
+class _Signals:
+    """SIGINT/SIGTERM/SIGHUP ask the pipeline to stop; a second SIGINT raises KeyboardInterrupt."""
+
+    NAMES = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __init__(self, pipeline) -> None:
+        self.pipeline = pipeline
+        self.previous: dict[int, object] = {}
+
+    def _handle(self, signum, frame) -> None:  # noqa: ARG002
+        if self.pipeline.stopping and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.pipeline.stop(signal.Signals(signum).name)
+
+    def __enter__(self) -> "_Signals":
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for name in self.NAMES:
+                sig = getattr(signal, name, None)
+                if sig is not None:
+                    self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+@click.command("listen", help=LISTEN_HELP, context_settings={"max_content_width": 100})
+@click.option("--model", "-m", default="int8", show_default=True, metavar="int8|float|PATH",
+              help="Shipped int8 or float model, or an exported .tflite file.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64), help="Interpreter threads.")
+@click.option("--device", "-d", default=None, metavar="NAME|INDEX",
+              help="Input device: index or part of its name (default: the system's default input).")
+@click.option("--list-devices", is_flag=True, help="List the input devices and exit.")
+@click.option("--samplerate", type=click.IntRange(4000, 384000), default=None, metavar="HZ",
+              help="Capture rate (default: the device's native rate).")
+@click.option("--channels", type=click.IntRange(1, 32), default=None, help="Capture channels (default: device's, at most 2).")
+@click.option("--hop", type=click.FloatRange(min=0.001), default=1.0, show_default=True, metavar="SECONDS",
+              help="Time between windows (rounded to whole frames).")
+@click.option("--smooth", type=click.IntRange(1, 3600), default=5, show_default=True, metavar="N",
+              help="Average probabilities over the last N windows (1 = off).")
+@click.option("--top-k", "-k", type=click.IntRange(1, 100), default=3, show_default=True, metavar="K",
+              help="Genres shown per hop.")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True, metavar="P",
+              help='Report "uncertain" when the smoothed confidence is below P.')
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per hop on stdout (see above).")
+@click.option("--duration", type=click.FloatRange(min=0.0, min_open=True), default=None, metavar="SECONDS",
+              help="Stop after this many seconds (audio seconds; for a microphone also wall-clock).")
+@click.option("--file", "files", multiple=True, type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help="Classify a file instead of the microphone (repeat for a playlist).")
+@click.option("--realtime/--no-realtime", default=True, show_default=True,
+              help="With --file: pace the file like a live input, or run as fast as possible.")
+@click.option("--loop", type=click.IntRange(0, None), default=1, show_default=True, metavar="N",
+              help="With --file: play it N times (0 = forever).")
+def listen(model: str, threads: int, device: str | None, list_devices: bool, samplerate: int | None,
+           channels: int | None, hop: float, smooth: int, top_k: int, threshold: float, as_json: bool,
+           duration: float | None, files: tuple[Path, ...], realtime: bool, loop: int) -> None:
+    if list_devices:
+        _print_devices(as_json)
+        return
+    if files and (device is not None or samplerate or channels):
+        raise click.UsageError("--device, --samplerate and --channels apply to the microphone, not to --file")
+
+    from .capture import FileSource, MicrophoneSource
+    from .classifier import GenreClassifier
+    from .listen import LivePipeline, format_hop, format_summary
+
+    # The source first: a missing microphone is reported before the model is loaded.
+    if files:
+        source = FileSource(list(files), realtime=realtime, loop=loop)
+    else:
+        source = MicrophoneSource(device, sample_rate=samplerate, channels=channels)
+    clf = GenreClassifier(model, num_threads=threads)
+    pipeline = LivePipeline(clf, source, hop_seconds=hop, smooth=smooth, top_k=top_k, threshold=threshold)
+    cfg = clf.config
+    click.echo(
+        f"edge-genre: listening to {source.description} -> {cfg.sample_rate} Hz mono; model {clf.path.name} "
+        f"({clf.backend}); window {cfg.window_seconds:g} s, hop {pipeline.hop_seconds:.4f} s "
+        f"({pipeline.stream.hop_frames} frames), smoothing {smooth}; Ctrl-C to stop",
+        err=True,
+    )
+
+    error: BaseException | None = None
+    broken_pipe = False
+    with _Signals(pipeline):
+        try:
+            for result in pipeline.run(duration=duration):
+                if as_json:
+                    click.echo(json.dumps(result.to_dict(pipeline.labels)))
+                else:
+                    click.echo(format_hop(result, show_top=top_k > 1))
+        except KeyboardInterrupt:
+            pipeline.stop_reason = pipeline.stop_reason or "interrupted"
+        except BrokenPipeError:
+            broken_pipe = True  # the reader of stdout went away (e.g. '| head'): stop quietly
+            pipeline.stop_reason = "stdout closed"
+        except EdgeGenreError as exc:
+            error = exc
+    summary = pipeline.summary()
+    if broken_pipe:
+        # Keep Python from complaining about the closed pipe when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    elif as_json:
+        click.echo(json.dumps({"summary": summary}))
+    click.echo(format_summary(summary), err=True)
+    if error is not None:
+        raise error
