@@ -1305,7 +1305,7 @@ def report_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     add("Memory", "runtime peak RSS (import, load, classify 30 s)", _fmt(mem["runtime_peak_rss_mb"], "MB"), TARGETS["runtime_peak_rss"][0], "runtime_peak_rss")
     add("Memory", "  after import / after model load", f"{_fmt(mem['runtime_rss_after_import_mb'], 'MB')} / {_fmt(mem['runtime_rss_after_load_mb'], 'MB')}")
     add("Memory", "  bare Python interpreter", _fmt(mem["python_baseline_rss_mb"], "MB"))
-    add("Memory", f"TF + librosa pipeline peak RSS", _fmt(mem["alt_pipeline_peak_rss_mb"], "MB"))
+    add("Memory", "TF + librosa pipeline peak RSS", _fmt(mem["alt_pipeline_peak_rss_mb"], "MB"))
     add("Memory", "  pipeline", mem["alt_pipeline"] or "-")
     add("Memory", "TF pipeline / runtime RSS", _fmt(mem["alt_vs_runtime"], "x"), TARGETS["rss_vs_tf_pipeline"][0], "rss_vs_tf_pipeline")
     for kind in ("int8", "float"):

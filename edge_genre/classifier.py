@@ -196,9 +196,13 @@ class GenreClassifier:
             windows.append(self.classify_window(y[start : start + n_window], start / self.config.sample_rate))
         return self.summarize(windows)
 
-    def classify_window(self, window: np.ndarray, start_s: float = 0.0, features: np.ndarray | None = None) -> WindowResult:
-        """Classify one window of samples (features may be given if already computed)."""
-        level = rms_dbfs(window)
+    def classify_window(self, window: np.ndarray, start_s: float = 0.0, features: np.ndarray | None = None,
+                        level: float | None = None) -> WindowResult:
+        """Classify one window of samples; windows below :data:`SILENCE_DBFS` are silence.
+
+        ``features`` and the window's ``level`` (:func:`rms_dbfs`) may be passed if already computed.
+        """
+        level = rms_dbfs(window) if level is None else level
         if level < SILENCE_DBFS:
             return WindowResult(start_s, SILENCE, 0.0, np.zeros(len(self.labels), np.float32), level)
         if features is None:

@@ -11,6 +11,7 @@ import importlib
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 import numpy as np
@@ -29,7 +30,7 @@ LAZY_COMMANDS = {
 }
 
 
-def fail(message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+def fail(message: str) -> NoReturn:
     """Print a one-line error and exit with status 2."""
     click.echo(f"edge-genre: error: {message}", err=True)
     sys.exit(EXIT_USAGE)

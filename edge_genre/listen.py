@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from .classifier import SILENCE, SILENCE_DBFS, GenreClassifier, WindowResult, rms_dbfs
+from .classifier import SILENCE, GenreClassifier, WindowResult, rms_dbfs
 from .errors import AudioError
 from .streaming import StreamingMFCC
 
@@ -337,13 +337,8 @@ class LivePipeline:
         level = rms_dbfs(samples)
         t1 = self.clock()
         start_s = w.start_sample / self.sample_rate
-        # Same gate and outputs as GenreClassifier.classify_window, with DSP and inference timed apart.
-        if level < SILENCE_DBFS:
-            window = WindowResult(start_s, SILENCE, 0.0, np.zeros(len(self.labels), np.float32), level)
-        else:
-            probs = clf.predict(w.features)
-            best = int(np.argmax(probs))
-            window = WindowResult(start_s, self.labels[best], float(probs[best]), probs, level)
+        # The level is DSP work; the classifier applies the silence gate to it.
+        window = clf.classify_window(samples, start_s, features=w.features, level=level)
         t2 = self.clock()
         dsp_ms = (self._pending_dsp + (t1 - t0)) * 1e3
         inference_ms = (t2 - t1) * 1e3

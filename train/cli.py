@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-import train  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
 from edge_genre.config import FeatureConfig
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-import train  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from edge_genre.errors import EdgeGenreError, ModelError
 from edge_genre.model_io import FORMAT_NAME, FORMAT_VERSION, METADATA_NAME
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-import train  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
 from . import reports
 from .dataset import FeatureSet

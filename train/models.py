@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import train  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
 MODELS = ("crnn", "cnn", "lstm")
 
