@@ -41,10 +41,10 @@ def test_purity_finds_the_structure(blobs):
 
 
 def test_kmeans_stratified_kfold_keeps_clips_together(blobs):
-    from train.kmeans import cluster_windows
+    from train.kmeans import kmeans_strata
     from train.splits import make_folds
 
-    strata = blobs.y * 1000 + cluster_windows(blobs, k=4, seed=0)
+    strata = kmeans_strata(blobs, k=4, seed=0, min_count=3)
     for fold in make_folds(blobs, "kfold", k=3, strata=strata):
         assert not set(blobs.clip[fold.train]) & set(blobs.clip[fold.test])
         assert len(np.unique(blobs.y[fold.test])) == 3

@@ -166,9 +166,9 @@ def fit(fs: FeatureSet, cfg: FitConfig, out_dir: Path, progress: bool = True, st
     """
     out_dir = Path(out_dir)
     if strata is None and cfg.stratify == "kmeans":
-        from .kmeans import cluster_windows
+        from .kmeans import kmeans_strata
 
-        strata = fs.y * 1000 + cluster_windows(fs, seed=cfg.seed)
+        strata = kmeans_strata(fs, seed=cfg.seed, min_count=max(5, cfg.folds))
     folds = make_folds(fs, cfg.split, seed=cfg.seed, k=cfg.folds, lists_dir=cfg.split_lists, strata=strata)
     results = []
     for fold in folds:

@@ -32,6 +32,19 @@ def cluster_windows(fs: FeatureSet, k: int = 10, seed: int = 0) -> np.ndarray:
     return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(window_vectors(fs, seed=seed))
 
 
+def kmeans_strata(fs: FeatureSet, k: int = 10, seed: int = 0, min_count: int = 5) -> np.ndarray:
+    """Genre x cluster strata for the "with K-means" splits.
+
+    Combinations with fewer than ``min_count`` windows (too rare to spread over
+    the sides of a split) are merged into one "rest" stratum of their genre.
+    """
+    strata = fs.y * (k + 1) + cluster_windows(fs, k, seed)
+    values, counts = np.unique(strata, return_counts=True)
+    rare = np.isin(strata, values[counts < min_count])
+    strata[rare] = fs.y[rare] * (k + 1) + k
+    return strata
+
+
 def purity(fs: FeatureSet, clusters: np.ndarray) -> dict:
     k = int(clusters.max()) + 1
     table = np.zeros((len(fs.labels), k), dtype=int)
