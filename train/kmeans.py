@@ -35,13 +35,15 @@ def cluster_windows(fs: FeatureSet, k: int = 10, seed: int = 0) -> np.ndarray:
 def kmeans_strata(fs: FeatureSet, k: int = 10, seed: int = 0, min_count: int = 5) -> np.ndarray:
     """Genre x cluster strata for the "with K-means" splits.
 
-    Combinations with fewer than ``min_count`` windows (too rare to spread over
-    the sides of a split) are merged into one "rest" stratum of their genre.
+    Windows in combinations with fewer than ``min_count`` windows (too rare to
+    spread over the sides of a split) join their genre's most common combination.
     """
-    strata = fs.y * (k + 1) + cluster_windows(fs, k, seed)
+    strata = fs.y * k + cluster_windows(fs, k, seed)
     values, counts = np.unique(strata, return_counts=True)
     rare = np.isin(strata, values[counts < min_count])
-    strata[rare] = fs.y[rare] * (k + 1) + k
+    for genre in np.unique(fs.y[rare]):
+        own = values[values // k == genre]
+        strata[rare & (fs.y == genre)] = own[np.argmax(counts[values // k == genre])]
     return strata
 
 
