@@ -181,7 +181,7 @@ def info(model: str, as_json: bool) -> None:
 
     clf = GenreClassifier(model)
     details = clf.interpreter._get_ops_details() if hasattr(clf.interpreter, "_get_ops_details") else []
-    ops = sorted({d["op_name"] for d in details})
+    ops = sorted({d["op_name"] for d in details} - {"DELEGATE"})  # DELEGATE: XNNPACK's node, not a model op
     desc = {
         "model": str(clf.path),
         "size_bytes": clf.path.stat().st_size,
@@ -206,9 +206,11 @@ def info(model: str, as_json: bool) -> None:
     cfg = clf.config
     click.echo(f"features    {cfg.kind} {cfg.feature_shape[0]}x{cfg.feature_shape[1]} @ {cfg.sample_rate} Hz, n_fft {cfg.n_fft}, "
                f"hop {cfg.hop_length}, {cfg.n_mels} mels, window {cfg.window_seconds:g} s, normalization {cfg.normalization}")
-    for key in ("architecture", "trained_on", "held_out"):
-        if key in desc:
-            click.echo(f"{key:<11} {desc[key] if not isinstance(desc[key], (list, dict)) else json.dumps(desc[key])}")
+    for key in ("architecture", "trained_on", "split"):
+        if desc.get(key):
+            click.echo(f"{key:<11} {desc[key]}")
+    if desc.get("held_out_clips"):
+        click.echo(f"held out    {len(desc['held_out_clips'])} clips never seen in training: {', '.join(desc['held_out_clips'])}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -195,10 +195,10 @@ def table2_markdown(rows, split: str, epochs: int) -> str:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for <name>_float.tflite and <name>_int8.tflite.")
 @click.option("--name", default="model", show_default=True, help="File name stem.")
-@click.option("--calibration-windows", type=click.IntRange(1), default=400, show_default=True,
-              help="Training windows used to calibrate the int8 ranges (never test windows).")
+@click.option("--calibration-windows", type=click.IntRange(1), default=None,
+              help="Training windows used to calibrate the int8 ranges (never test windows)  [default: all].")
 @click.option("--json", "as_json", is_flag=True)
-def export_cmd(run_dir: Path, out: Path, name: str, calibration_windows: int, as_json: bool) -> None:
+def export_cmd(run_dir: Path, out: Path, name: str, calibration_windows: int | None, as_json: bool) -> None:
     """Convert a run's model to float and full-integer int8 TFLite with embedded labels and FeatureConfig.
 
     Prints size, op list, int8 input/output quantization, and the accuracy of

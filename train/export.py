@@ -26,7 +26,7 @@ EXPECTED_OPS = {
     "FULLY_CONNECTED", "SOFTMAX", "MUL", "ADD", "STRIDED_SLICE", "SHAPE", "PACK", "TRANSPOSE", "SQUEEZE",
 }
 FLOAT_ONLY_OPS = {"QUANTIZE", "DEQUANTIZE"}  # allowed in the float model only
-CALIBRATION_WINDOWS = 400
+CALIBRATION_WINDOWS = None  # all training windows (400 random ones gave 95 % float/int8 agreement, all gave 97 %)
 
 
 class ExportError(EdgeGenreError):
@@ -154,7 +154,7 @@ def load_run(run_dir: Path) -> tuple[dict, FeatureSet]:
     return run, fs
 
 
-def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_windows: int = CALIBRATION_WINDOWS,
+def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_windows: int | None = CALIBRATION_WINDOWS,
                seed: int = 0, extra_metadata: dict | None = None) -> dict:
     """Write ``<name>_float.tflite`` and ``<name>_int8.tflite`` for a run; returns a report dict."""
     import tf_keras as keras
