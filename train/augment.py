@@ -1,0 +1,196 @@
+"""Training-set augmentation with capture degradations (the hook of :func:`train.fit.fit`).
+
+For every training clip of a fold, the clip's audio is re-loaded (with the
+runtime's :func:`edge_genre.audio.load_audio`), ``copies`` degraded versions
+are made by random combinations of degradations from :mod:`train.degrade`,
+and their windows are computed with edge_genre's own
+:func:`edge_genre.dsp.window_features` under the feature set's FeatureConfig.
+The augmented windows are appended to the fold's clean training windows;
+validation and test windows are never read or changed.
+
+A recipe is a list of *slots*; each slot is one degradation or a set of
+alternatives (``noise-white|noise-pink``). For each copy every slot is used
+with probability ``p`` (at least one slot per copy), one alternative is picked
+and its strength drawn from the degradation's training range; the chosen
+steps run in chain order (room, noise, microphone, gain, rate, file). The
+random stream of a copy depends only on (seed, clip id, copy index), so
+results do not depend on the fold, the order of work or the number of
+processes, and copies of a clip are computed once and reused across folds.
+
+Named recipes: ``robust`` (band-limit, noise of one colour, gain, reverb, mic
+EQ) and ``paper`` (time-stretch, pitch-shift, Gaussian noise: the papers'
+augmentations).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_genre.audio import load_audio
+from edge_genre.config import FeatureConfig
+from edge_genre.errors import AudioError, ConfigError
+
+from . import degrade
+from .dataset import DatasetError, FeatureSet, clip_features
+from .splits import Fold
+
+RECIPES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "robust": (("bandlimit",), ("noise-white", "noise-pink", "noise-babble"), ("gain",), ("reverb",), ("mic-eq",)),
+    "paper": (("time-stretch",), ("pitch-shift",), ("noise",)),
+}
+DEFAULT_P = 0.5
+
+
+@dataclass(frozen=True)
+class AugmentRecipe:
+    """What ``--augment SPEC --augment-copies K`` means."""
+
+    spec: str
+    slots: tuple[tuple[str, ...], ...]
+    copies: int = 2
+    p: float = DEFAULT_P
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["slots"] = ["|".join(s) for s in self.slots]
+        return d
+
+    def sample_chain(self, rng: np.random.Generator) -> list[tuple[str, float]]:
+        """The (name, strength) steps of one augmented copy."""
+        used = [i for i in range(len(self.slots)) if rng.random() < self.p]
+        if not used:
+            used = [int(rng.integers(len(self.slots)))]
+        steps = []
+        for i in used:
+            options = self.slots[i]
+            name = options[int(rng.integers(len(options)))]
+            steps.append((name, round(degrade.get(name).sample(rng), 4)))
+        return steps
+
+
+def parse_augment(spec: str, copies: int = 2, seed: int = 0, p: float = DEFAULT_P) -> AugmentRecipe:
+    """``robust``, ``paper`` or a comma list of degradation names (``a|b`` = one of a, b)."""
+    spec = spec.strip()
+    if copies < 1:
+        raise ValueError(f"augment copies must be at least 1, got {copies}")
+    if spec in RECIPES:
+        slots = RECIPES[spec]
+    else:
+        slots = tuple(tuple(n.strip() for n in item.split("|")) for item in spec.split(",") if item.strip())
+        if not slots:
+            raise ValueError("empty --augment spec")
+        for slot in slots:
+            for name in slot:
+                if name not in degrade.DEGRADATIONS:
+                    raise ValueError(f"unknown degradation {name!r} in --augment; choose from "
+                                     f"{', '.join(list(RECIPES) + list(degrade.DEGRADATIONS))}")
+    return AugmentRecipe(spec, slots, copies, p, seed)
+
+
+def augment_clip(y: np.ndarray, config: FeatureConfig, recipe: AugmentRecipe, clip_id: str
+                 ) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
+    """Windows ``(n, frames, coeffs)`` of the ``recipe.copies`` degraded copies of one clip, and their chains."""
+    feats, chains = [], []
+    for copy in range(recipe.copies):
+        rng = degrade.rng_for("augment", clip_id, copy, seed=recipe.seed)
+        steps = recipe.sample_chain(rng)
+        z = degrade.apply_chain(y, config.sample_rate, steps, rng)
+        feats.append(clip_features(z, config))
+        chains.append(steps)
+    return np.concatenate(feats), chains
+
+
+def _augment_worker(args) -> tuple[str, np.ndarray | None, list, str | None]:
+    path, clip_id, config_dict, recipe_dict = args
+    config = FeatureConfig.from_dict(config_dict)
+    recipe = AugmentRecipe(recipe_dict["spec"], tuple(tuple(s.split("|")) for s in recipe_dict["slots"]),
+                           recipe_dict["copies"], recipe_dict["p"], recipe_dict["seed"])
+    try:
+        y = load_audio(path, sr=config.sample_rate)
+        feats, chains = augment_clip(y, config, recipe, clip_id)
+        return clip_id, feats, chains, None
+    except (AudioError, ConfigError) as exc:
+        return clip_id, None, [], f"{clip_id}: {exc}"
+
+
+def clip_audio_paths(fs: FeatureSet, data_dir: Path | None = None) -> dict[str, Path]:
+    """Audio file of every clip of a feature set (``data_dir`` replaces the set's recorded source)."""
+    if not fs.clip_paths:
+        raise DatasetError("the feature cache records no clip paths; re-run 'edge-genre train prepare' to augment")
+    root = Path(data_dir) if data_dir else Path(fs.source)
+    if data_dir:
+        from .dataset import genre_root
+
+        root = genre_root(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: the clips' folder (recorded in the feature cache) is missing; "
+                           "pass the data directory to re-load the audio")
+    return {clip: root / rel for clip, rel in fs.clip_paths.items()}
+
+
+class Augmenter:
+    """``train_override`` for :func:`train.fit.fit`: clean training windows plus degraded copies.
+
+    Attributes after a call: ``last_clips`` (clip id of every returned window, clean ones first) and
+    ``chains`` (clip id -> the degradation steps of each copy).
+    """
+
+    def __init__(self, fs: FeatureSet, recipe: AugmentRecipe, workers: int | None = None, progress: bool = True,
+                 data_dir: Path | None = None) -> None:
+        self.fs, self.recipe, self.progress = fs, recipe, progress
+        self.workers = workers or min(2, os.cpu_count() or 1)
+        self.paths = clip_audio_paths(fs, data_dir)
+        self.cache: dict[str, np.ndarray] = {}
+        self.chains: dict[str, list] = {}
+        self.failed: dict[str, str] = {}
+        self.last_clips: np.ndarray | None = None
+
+    def compute(self, clip_ids: list[str]) -> None:
+        """Make the degraded windows of ``clip_ids`` not computed yet (in a process pool)."""
+        from tqdm import tqdm
+
+        todo = [c for c in dict.fromkeys(clip_ids) if c not in self.cache and c not in self.failed]
+        if not todo:
+            return
+        missing = [c for c in todo if c not in self.paths]
+        if missing:
+            raise DatasetError(f"no audio path recorded for clips {missing[:3]}")
+        jobs = [(str(self.paths[c]), c, self.fs.config.to_dict(), self.recipe.to_dict()) for c in todo]
+        bar = dict(total=len(jobs), desc=f"augment x{self.recipe.copies}", unit="clip", disable=not self.progress, leave=False)
+        if self.workers <= 1:
+            results = map(_augment_worker, jobs)
+            for res in tqdm(results, **bar):
+                self._store(*res)
+            return
+        # spawn: the parent may already run TensorFlow threads, which do not survive fork() safely
+        with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for res in tqdm(pool.map(_augment_worker, jobs, chunksize=1), **bar):
+                self._store(*res)
+
+    def _store(self, clip_id, feats, chains, err) -> None:
+        if err:
+            self.failed[clip_id] = err
+            warnings.warn(f"augmentation skipped clip {err}", stacklevel=3)
+        else:
+            self.cache[clip_id] = feats
+            self.chains[clip_id] = chains
+
+    def __call__(self, fold: Fold) -> tuple[np.ndarray, np.ndarray]:
+        fs = self.fs
+        train_clips = list(dict.fromkeys(fs.clip[fold.train].tolist()))
+        self.compute(train_clips)
+        labels = fs.clip_labels
+        extra = [c for c in train_clips if c in self.cache]
+        xs = [fs.x[fold.train]] + [self.cache[c] for c in extra]
+        ys = [fs.y[fold.train]] + [np.full(len(self.cache[c]), labels[c], dtype=fs.y.dtype) for c in extra]
+        clips = [fs.clip[fold.train]] + [np.full(len(self.cache[c]), c, dtype=fs.clip.dtype) for c in extra]
+        self.last_clips = np.concatenate(clips)
+        return np.concatenate(xs).astype(np.float32, copy=False), np.concatenate(ys)
