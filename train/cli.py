@@ -41,9 +41,13 @@ def train() -> None:
 @click.option("--kind", type=click.Choice(["mfcc", "logmel"]), default="mfcc", show_default=True)
 @click.option("--normalization", type=click.Choice(["none", "window"]), default="none", show_default=True,
               help="'window': standardise each coefficient over the frames of each window.")
+@click.option("--fmax", type=float, default=None,
+              help="Upper edge of the mel filterbank in Hz (default: half the sample rate). 8000 makes the features "
+                   "blind to what a 16 kHz recording lacks.")
 @click.option("--workers", type=int, default=None, help="Processes (default: all cores).")
 @click.option("--paper-json", type=click.Path(path_type=Path), default=None, help="Also write the papers' JSON (mapping/labels/mfcc).")
-def prepare(data_dir: Path, out: Path, kind: str, normalization: str, workers: int | None, paper_json: Path | None) -> None:
+def prepare(data_dir: Path, out: Path, kind: str, normalization: str, fmax: float | None, workers: int | None,
+            paper_json: Path | None) -> None:
     """Cut every clip into ten 3-s windows and cache their features.
 
     Features come from edge_genre's own front end (the code the device runs).
@@ -52,7 +56,7 @@ def prepare(data_dir: Path, out: Path, kind: str, normalization: str, workers: i
     """
     from .dataset import prepare_features
 
-    config = FeatureConfig(kind=kind, normalization=normalization)
+    config = FeatureConfig(kind=kind, normalization=normalization, fmax=fmax)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # skipped clips are listed below
         fs, skipped = prepare_features(data_dir, config, workers=workers)
