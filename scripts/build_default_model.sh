@@ -7,9 +7,7 @@ DATA=${1:-../shared/data/gtzan-mini}
 W=${2:-runs/default}
 RECIPE=(--model crnn --dropout --lr 0.001 --epochs 100 --batch-size 32 --lstm-units 64 --seed 0 --augment robust --augment-copies 2)
 
-# The mel filterbank stops at 8 kHz: a 16 kHz recording (USB microphone, speech-grade rip) then
-# loses nothing the model looks at.
-edge-genre train prepare --data "$DATA" --out "$W/features" --fmax 8000
+edge-genre train prepare --data "$DATA" --out "$W/features"
 # The shipped model: trained on 80 clips; the two highest-numbered clips of each genre are held out
 # (never seen in training or calibration), one more clip per genre validates.
 edge-genre train fit --features "$W/features" --split holdout "${RECIPE[@]}" --out "$W/holdout" --quiet
