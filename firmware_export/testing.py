@@ -14,14 +14,12 @@ voices with note changes, a drum pattern and some noise, in one of ten
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from edge_genre.config import FeatureConfig
-from edge_genre.model_io import FORMAT_NAME, FORMAT_VERSION, METADATA_NAME
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
 
@@ -102,64 +100,12 @@ def synthetic_windows(n_per_style: int, config: FeatureConfig, seed: int = 0, st
     return np.stack(feats), np.array(labels)
 
 
-def _metadata(labels, config: FeatureConfig) -> dict:
-    return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "labels": list(labels),
-            "feature_config": config.to_dict(), "architecture": "firmware-test-crnn"}
-
-
 def add_edge_genre_metadata(tflite: bytes, labels, config: FeatureConfig) -> bytes:
-    """``tflite`` with the ``edge_genre`` metadata entry.
+    """The test model with the same edge-genre metadata the real exporter writes."""
+    from train.export import add_metadata, edge_genre_metadata
 
-    Uses the real exporter's ``train.export.add_metadata`` / ``edge_genre_metadata``
-    when the training package is importable, else a minimal writer of the same format.
-    """
-    try:
-        from train.export import add_metadata, edge_genre_metadata
-    except ImportError:
-        return _add_metadata(tflite, _metadata(labels, config))
     return add_metadata(tflite, edge_genre_metadata(labels, config, architecture="firmware-test-crnn",
                                                     quantization="int8"))
-
-
-def _add_metadata(tflite: bytes, meta: dict) -> bytes:
-    """Minimal metadata writer with the TFLite object API; every buffer 16-byte aligned."""
-    import flatbuffers
-
-    try:
-        from tensorflow.lite.python import schema_py_generated as schema
-    except ImportError:  # pragma: no cover - TensorFlow-free environments
-        from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromPackedBuf(bytearray(tflite), 0)
-    buf = schema.BufferT()
-    buf.data = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
-    model.buffers = (model.buffers or []) + [buf]
-    entry = schema.MetadataT()
-    entry.name = METADATA_NAME
-    entry.buffer = len(model.buffers) - 1
-    model.metadata = (model.metadata or []) + [entry]
-    original = schema.BufferT.Pack
-
-    def aligned_pack(self, builder):
-        data = None
-        if self.data is not None and len(self.data):
-            arr = np.asarray(self.data, dtype=np.uint8)
-            builder.Prep(16, arr.size)  # data start 16-byte aligned
-            data = builder.CreateNumpyVector(arr)
-        schema.BufferStart(builder)
-        if data is not None:
-            schema.BufferAddData(builder, data)
-        schema.BufferAddOffset(builder, self.offset)
-        schema.BufferAddSize(builder, self.size)
-        return schema.BufferEnd(builder)
-
-    schema.BufferT.Pack = aligned_pack
-    try:
-        builder = flatbuffers.Builder(len(tflite) + 4096)
-        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    finally:
-        schema.BufferT.Pack = original
-    return bytes(builder.Output())
 
 
 def build_keras_crnn(input_shape: tuple[int, int], n_classes: int, lstm_units: int = 16, batch_size: int | None = None,

@@ -21,43 +21,43 @@ def _keras():
     return keras
 
 
+def _conv_blocks(layers, x, blocks):
+    """Conv2D (valid, ReLU) -> MaxPool (stride 2, same) -> BatchNorm, per (filters, kernel, pool)."""
+    for filters, kernel, pool in blocks:
+        x = layers.Conv2D(filters, kernel, activation="relu")(x)
+        x = layers.MaxPooling2D(pool, strides=2, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+    return x
+
+
+def _classifier_head(layers, x, n_classes: int, dropout_rate: float | None):
+    """Dense 64 ReLU -> optional Dropout -> softmax over the genres."""
+    x = layers.Dense(64, activation="relu")(x)
+    if dropout_rate:
+        x = layers.Dropout(dropout_rate)(x)
+    return layers.Dense(n_classes, activation="softmax", name="genre")(x)
+
+
 def build_crnn(input_shape: tuple[int, int], n_classes: int, dropout: bool = True, lstm_units: int = 64):
     keras = _keras()
     layers = keras.layers
     inp = keras.Input(shape=(*input_shape, 1), batch_size=None, name="features")
-    x = inp
-    for kernel, pool in ((3, 3), (3, 3), (2, 2)):
-        x = layers.Conv2D(32, kernel, activation="relu")(x)
-        x = layers.MaxPooling2D(pool, strides=2, padding="same")(x)
-        x = layers.BatchNormalization()(x)
+    x = _conv_blocks(layers, inp, ((32, 3, 3), (32, 3, 3), (32, 2, 2)))
     # (time, freq, channels) -> (time, freq * channels): the sequence the BiLSTMs read.
     x = layers.Reshape((x.shape[1], x.shape[2] * x.shape[3]))(x)
     if dropout:
         x = layers.Dropout(0.3)(x)
     x = layers.Bidirectional(layers.LSTM(lstm_units, return_sequences=True))(x)
     x = layers.Bidirectional(layers.LSTM(lstm_units))(x)
-    x = layers.Dense(64, activation="relu")(x)
-    if dropout:
-        x = layers.Dropout(0.3)(x)
-    out = layers.Dense(n_classes, activation="softmax", name="genre")(x)
-    return keras.Model(inp, out, name="reduced_crnn")
+    return keras.Model(inp, _classifier_head(layers, x, n_classes, 0.3 if dropout else None), name="reduced_crnn")
 
 
 def build_cnn(input_shape: tuple[int, int], n_classes: int, dropout: bool = True):
     keras = _keras()
     layers = keras.layers
     inp = keras.Input(shape=(*input_shape, 1), name="features")
-    x = inp
-    for filters, kernel, pool in ((128, 3, 3), (64, 3, 3), (64, 2, 2)):
-        x = layers.Conv2D(filters, kernel, activation="relu")(x)
-        x = layers.MaxPooling2D(pool, strides=2, padding="same")(x)
-        x = layers.BatchNormalization()(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(64, activation="relu")(x)
-    if dropout:
-        x = layers.Dropout(0.2)(x)
-    out = layers.Dense(n_classes, activation="softmax", name="genre")(x)
-    return keras.Model(inp, out, name="mirsepassi_cnn")
+    x = layers.Flatten()(_conv_blocks(layers, inp, ((128, 3, 3), (64, 3, 3), (64, 2, 2))))
+    return keras.Model(inp, _classifier_head(layers, x, n_classes, 0.2 if dropout else None), name="mirsepassi_cnn")
 
 
 def build_lstm(input_shape: tuple[int, int], n_classes: int, dropout: bool = True):
@@ -68,11 +68,7 @@ def build_lstm(input_shape: tuple[int, int], n_classes: int, dropout: bool = Tru
     x = layers.LSTM(128, return_sequences=True)(x)
     x = layers.LSTM(64, return_sequences=True)(x)
     x = layers.LSTM(64)(x)
-    x = layers.Dense(64, activation="relu")(x)
-    if dropout:
-        x = layers.Dropout(0.3)(x)
-    out = layers.Dense(n_classes, activation="softmax", name="genre")(x)
-    return keras.Model(inp, out, name="mirsepassi_lstm")
+    return keras.Model(inp, _classifier_head(layers, x, n_classes, 0.3 if dropout else None), name="mirsepassi_lstm")
 
 
 def build_model(name: str, input_shape: tuple[int, int], n_classes: int, dropout: bool = True, **kwargs):
