@@ -143,7 +143,7 @@ def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, wind
     then 1 after the other files have been classified.
     """
     from .audio import find_audio_files, load_audio
-    from .classifier import GenreClassifier
+    from .classifier import SILENCE, GenreClassifier
 
     clf = GenreClassifier(model, num_threads=threads)
     files = find_audio_files(list(paths))
@@ -156,12 +156,13 @@ def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, wind
             result = clf.classify(y, clf.config.sample_rate, hop_seconds=hop)
         except EdgeGenreError as exc:
             failures += 1
-            click.echo(f"edge-genre: error: {exc}", err=True)
+            message = str(exc)
+            click.echo(f"edge-genre: error: {message if message.startswith(str(path)) else f'{path}: {message}'}", err=True)
             continue
         if as_json:
             click.echo(json.dumps({"file": str(path), **result.to_dict(windows=True)}))
             continue
-        ranked = ", ".join(f"{g} {p:.0%}" for g, p in result.top_k(top_k))
+        ranked = SILENCE if result.genre == SILENCE else ", ".join(f"{g} {p:.0%}" for g, p in result.top_k(top_k))
         click.echo(f"{path}: {ranked}")
         if windows:
             for w in result.windows:
