@@ -76,9 +76,12 @@ def load_audio(path: str | os.PathLike, sr: int = 22050) -> np.ndarray:
         raise AudioError(f"{path}: no such file")
     if path.is_dir():
         raise AudioError(f"{path}: is a directory, not an audio file")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: file is empty")
-    _check_wav_complete(path)
+    try:
+        if path.stat().st_size == 0:
+            raise AudioError(f"{path}: file is empty")
+        _check_wav_complete(path)
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
         with sf.SoundFile(str(path)) as f:
             native_sr, declared = f.samplerate, f.frames

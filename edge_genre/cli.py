@@ -45,7 +45,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in LAZY_COMMANDS and name not in self.commands:
             module_name, attr, help_text = LAZY_COMMANDS[name]
-            if ctx.resilient_parsing or "--help" in sys.argv[1:2]:
+            if ctx.resilient_parsing or len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
                 # Listing commands: show the help line without importing the module.
                 return click.Command(name, help=help_text, short_help=help_text)
             try:
@@ -128,7 +128,7 @@ def features(path: Path, kind: str, out: Path | None, as_json: bool) -> None:
 @THREADS_OPTION
 @click.option("--top-k", "-k", default=1, show_default=True, type=click.IntRange(1, 100), help="Genres to show per file.")
 @click.option("--windows", is_flag=True, help="Also show the genre of every 3-s window.")
-@click.option("--hop", type=float, default=None, metavar="SECONDS",
+@click.option("--hop", type=click.FloatRange(0, 3600, min_open=True), default=None, metavar="SECONDS",
               help="Window hop (default: consecutive non-overlapping windows). Rounded to whole frames like 'listen'.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file per line on stdout.")
 def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, windows: bool,

@@ -178,7 +178,7 @@ class FrontEnd:
     def frames_db(self, frames: np.ndarray) -> np.ndarray:
         """Log-mel power in dB (no ``top_db`` floor yet) of raw frames ``(n, n_fft)``; float32 ``(n, n_mels)``."""
         n = frames.shape[0]
-        out = np.empty((n, self.config.n_mels), dtype=np.float32)
+        out = np.zeros((n, self.config.n_mels), dtype=np.float32)  # bands with no FFT bin stay 0 (-100 dB)
         lo, hi = self.bin_lo, self.bin_hi
         block_buf, spec_buf, square_buf, power_buf = self._workspace()
         for start in range(0, n, _BLOCK_FRAMES):

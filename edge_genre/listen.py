@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from .audio import to_mono
 from .classifier import SILENCE, GenreClassifier, WindowResult, rms_dbfs
 from .errors import AudioError
 from .streaming import StreamingMFCC
@@ -102,15 +103,17 @@ class LatencyHistogram:
 
 
 def _downmix(block: np.ndarray) -> np.ndarray:
-    """Mean of the channels of ``(frames, channels)`` float32, as :func:`edge_genre.audio.to_mono`.
+    """Mean of the channels of ``(frames, channels)`` float32, equal to :func:`edge_genre.audio.to_mono`.
 
-    The sum runs in float64 (exact for float32 samples, in any order) and is rounded to float32
-    once, like ``to_mono``'s ``mean(axis=1, dtype=float64)``, but column by column: 3x faster
-    than NumPy's reduction over a short axis.
+    Mono and stereo (the microphone cases) take a fast path: for two channels the float64 sum
+    rounded once to float32 equals ``to_mono``'s float32 mean, and column by column it is 3x
+    faster than NumPy's reduction over a short axis. More channels use ``to_mono`` itself.
     """
     channels = block.shape[1]
     if channels == 1:
         return np.ascontiguousarray(block[:, 0], dtype=np.float32)
+    if channels > 2:
+        return to_mono(np.asarray(block, dtype=np.float32))
     acc = block[:, 0].astype(np.float64)
     for ch in range(1, channels):
         acc += block[:, ch]
@@ -397,8 +400,11 @@ class LivePipeline:
         and, for a live source, wall-clock seconds too (whichever comes first). The source is
         closed on every exit path; errors from it (e.g. :class:`DeviceError` when the
         microphone vanishes) propagate after the statistics are final. ``KeyboardInterrupt``
-        inside the loop ends the run cleanly (``stop_reason`` "interrupted").
+        inside the loop ends the run cleanly (``stop_reason`` "interrupted"). A pipeline that
+        already ran starts again from a clean state (:meth:`reset`).
         """
+        if self._started_wall is not None:  # ran before: forget its audio, statistics and stop request
+            self.reset()
         source = self.source
         realtime = bool(getattr(source, "realtime", False))
         self._started_wall = time.monotonic()

@@ -50,7 +50,8 @@ and the human-readable summary go to stderr.
 --file PATH classifies a file through the same pipeline: in real time like a
 microphone (--realtime, default) or as fast as possible (--no-realtime),
 --loop N times (0 = forever). With --smooth 1 its windows equal
-'edge-genre classify --windows --hop H' on the same file.
+'edge-genre classify --windows --hop H' on the same file (for files of at
+least one window: classify zero-pads shorter clips, listen waits for 3 s).
 """
 
 
@@ -110,7 +111,7 @@ class _Signals:
 @click.option("--samplerate", type=click.IntRange(4000, 384000), default=None, metavar="HZ",
               help="Capture rate (default: the device's native rate).")
 @click.option("--channels", type=click.IntRange(1, 32), default=None, help="Capture channels (default: device's, at most 2).")
-@click.option("--hop", type=click.FloatRange(min=0.001), default=1.0, show_default=True, metavar="SECONDS",
+@click.option("--hop", type=click.FloatRange(min=0.001, max=3600), default=1.0, show_default=True, metavar="SECONDS",
               help="Time between windows (rounded to whole frames).")
 @click.option("--smooth", type=click.IntRange(1, 3600), default=5, show_default=True, metavar="N",
               help="Average probabilities over the last N windows (1 = off).")
@@ -119,7 +120,7 @@ class _Signals:
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True, metavar="P",
               help='Report "uncertain" when the smoothed confidence is below P.')
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per hop on stdout (see above).")
-@click.option("--duration", type=click.FloatRange(min=0.0, min_open=True), default=None, metavar="SECONDS",
+@click.option("--duration", type=click.FloatRange(min=0.0, max=1e9, min_open=True), default=None, metavar="SECONDS",
               help="Stop after this many seconds (audio seconds; for a microphone also wall-clock).")
 @click.option("--file", "files", multiple=True, type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
               help="Classify a file instead of the microphone (repeat for a playlist).")

@@ -143,7 +143,10 @@ def resolve_model_path(model: str | os.PathLike) -> Path:
 def read_model_info(model: str | os.PathLike) -> ModelInfo:
     """Read labels and feature configuration from an edge-genre .tflite file."""
     path = resolve_model_path(model)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
         entries = read_tflite_metadata(data)
     except ModelError as exc:

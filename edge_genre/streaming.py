@@ -14,6 +14,7 @@ whole number of frames (1 s at 22050 Hz / 512 becomes 43 frames = 0.9985 s).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,9 @@ import numpy as np
 from .config import FeatureConfig
 from .dsp import FrontEnd, validate_audio
 from .errors import ConfigError
+
+
+MAX_HOP_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,8 @@ class Window:
 
 def hop_frames_for(hop_seconds: float, config: FeatureConfig) -> int:
     """Hop in whole frames closest to ``hop_seconds`` (at least one frame)."""
-    if not hop_seconds > 0:
-        raise ConfigError(f"hop must be positive, got {hop_seconds} s")
+    if not (math.isfinite(hop_seconds) and 0 < hop_seconds <= MAX_HOP_SECONDS):
+        raise ConfigError(f"hop must be more than 0 and at most {MAX_HOP_SECONDS:g} s, got {hop_seconds} s")
     return max(1, int(round(hop_seconds * config.sample_rate / config.hop_length)))
 
 
@@ -88,7 +92,8 @@ class StreamingMFCC:
 
     def reset(self) -> None:
         """Forget all audio and cached frames; the next sample is sample 0."""
-        capacity = 2 * (self._n_window + self.hop_samples)
+        # Room for the next window, one hop and the half-FFT of history interior frames reach back.
+        capacity = 2 * (self._n_window + self.hop_samples) + self.config.n_fft
         self._buffer = np.zeros(capacity, dtype=np.float64)
         self._buffer_start = 0  # absolute index of _buffer[0]
         self._buffer_len = 0
@@ -114,6 +119,8 @@ class StreamingMFCC:
         while pos < chunk.size:
             # Copy only as much as the buffer holds, emitting windows as they complete.
             take = min(chunk.size - pos, self._buffer.size - self._buffer_len)
+            if take == 0:  # pragma: no cover - the capacity above makes this unreachable
+                raise RuntimeError("StreamingMFCC buffer full: capacity too small for this configuration")
             self._buffer[self._buffer_len : self._buffer_len + take] = chunk[pos : pos + take]
             self._buffer_len += take
             pos += take

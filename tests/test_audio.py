@@ -265,3 +265,17 @@ def test_find_audio_files_on_gtzan(gtzan_mini):
     files = find_audio_files([gtzan_mini])
     assert len(files) == len(list(gtzan_mini.glob("*/*.wav"))) >= 10
     assert {p.parent.name for p in files} >= {"blues", "classical", "jazz", "rock"}
+
+
+def test_unreadable_file_is_audio_error(write_audio, rng):
+    import os
+
+    path = write_audio("locked.wav", rng.uniform(-0.5, 0.5, 2000).astype(np.float32), 22050)
+    os.chmod(path, 0)
+    try:
+        if os.access(path, os.R_OK):  # root reads anything: nothing to test
+            pytest.skip("running as a user who can read mode-000 files")
+        with pytest.raises(AudioError, match="cannot read"):
+            load_audio(path)
+    finally:
+        os.chmod(path, 0o644)

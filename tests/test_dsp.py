@@ -357,3 +357,12 @@ def test_validate_audio_returns_contiguous_float(rng):
     assert out.flags.c_contiguous and np.array_equal(out, y)
     with pytest.raises(AudioError, match="chunk is empty"):
         dsp.validate_audio(np.zeros(0), name="chunk")
+
+
+def test_mel_bands_without_fft_bins_are_deterministic_floor():
+    """Regression: bands that no FFT bin reaches must read as the -100 dB floor, not leftover memory."""
+    cfg = FeatureConfig(n_fft=128, hop_length=64, n_mels=64, fmin=100.0, fmax=400.0, kind="logmel", top_db=None)
+    y = np.zeros(2205, np.float32)
+    first = dsp.log_mel(y, 22050, cfg)
+    np.testing.assert_array_equal(first, dsp.log_mel(y, 22050, cfg))
+    np.testing.assert_allclose(first, -100.0, atol=1e-4)  # float32 10*log10(1e-10), as librosa gives

@@ -103,7 +103,7 @@ def test_hop_is_rounded_to_whole_frames(hop_seconds, frames):
 
 @pytest.mark.parametrize("hop_seconds", [0, -1.0, float("nan")])
 def test_invalid_hop_raises(hop_seconds):
-    with pytest.raises(ConfigError, match="hop must be positive"):
+    with pytest.raises(ConfigError, match="hop must be more than 0"):
         StreamingMFCC(FeatureConfig(), hop_seconds=hop_seconds)
 
 
@@ -246,3 +246,21 @@ def test_window_shorter_than_the_fft(rng):
     y = music(rng, 1.0)
     stream = StreamingMFCC(config, hop_seconds=0.05)
     assert_matches_batch(feed(stream, y, 1000), y, stream)
+
+
+def test_window_much_shorter_than_the_fft_does_not_hang(rng):
+    """Regression: the buffer must keep n_fft of history beyond window + hop."""
+    config = FeatureConfig(window_seconds=0.02)
+    y = music(rng, 1.0)
+    stream = StreamingMFCC(config, hop_seconds=0.02)
+    windows = feed(stream, y, 22050)
+    assert len(windows) == 1 + (y.size - config.window_samples) // stream.hop_samples
+    assert_matches_batch(windows, y, stream)
+
+
+@pytest.mark.parametrize("hop", [0.0, -1.0, float("inf"), float("nan"), 1e7])
+def test_bad_hops_are_config_errors(hop):
+    from edge_genre.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="hop must be"):
+        StreamingMFCC(FeatureConfig(), hop_seconds=hop)
