@@ -42,11 +42,21 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands without importing the lazy ones (their help line is registered)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in LAZY_COMMANDS and name not in self.commands:
+                rows.append((name, LAZY_COMMANDS[name][2]))
+            else:
+                rows.append((name, self.commands[name].get_short_help_str(formatter.width - 20)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in LAZY_COMMANDS and name not in self.commands:
             module_name, attr, help_text = LAZY_COMMANDS[name]
-            if ctx.resilient_parsing or len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
-                # Listing commands: show the help line without importing the module.
+            if ctx.resilient_parsing:  # shell completion: do not import
                 return click.Command(name, help=help_text, short_help=help_text)
             try:
                 module = importlib.import_module(module_name)

@@ -161,3 +161,16 @@ def test_subprocess_console_script_success(clip):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["shape"] == [65, 13]
+
+
+def test_top_level_help_lists_lazy_commands_without_importing_them():
+    """`edge-genre -h` must not import TensorFlow-side modules (train, bench, firmware)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from edge_genre.cli import main; "
+            "r = CliRunner().invoke(main, ['-h']); assert r.exit_code == 0, r.output; "
+            "assert 'train' in r.output and 'export-firmware' in r.output; "
+            "print(sorted(m for m in ('train.cli', 'benchmarks.bench_cli', 'firmware_export.cli', 'tensorflow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
