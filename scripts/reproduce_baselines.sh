@@ -22,5 +22,6 @@ for model in cnn lstm crnn; do
   fi
 done
 fit "$W/crnn-kfold-kmeans" --model crnn --split kfold --stratify kmeans
+fit "$W/crnn-kfold-augpaper" --model crnn --split kfold --augment paper
 [ -f "$W/crnn-kfold-logmel/metrics.json" ] || eg train fit --features "$W/logmel" --model crnn --split kfold --out "$W/crnn-kfold-logmel" --quiet
 eg train compare "$W"/*-mirsepassi "$W"/*-mirsepassi-kmeans "$W"/*-kfold "$W"/crnn-kfold-* --markdown "$W/compare.md"
