@@ -191,6 +191,19 @@ def test_report_mean_and_std_over_folds(tmp_path):
     assert "| clean | - | 70.0 ± 10.0 |" in md and "| reverb | 0.4 s | 55.0 ± 5.0 | -15.0 ± 5.0 |" in md
     assert (tmp_path / "robustness.png").stat().st_size > 0
 
+    from train.robustness import compare_markdown
+
+    table = compare_markdown({"plain": report, "robust": report})
+    assert "| recipe | clean | gain -20 dB | reverb 0.4 s | worst Δ |" in table
+    assert "| robust | 70.0 ± 10.0 | 65.0 ± 5.0 (-5.0) | 55.0 ± 5.0 (-15.0) | -15.0 |" in table
+
+
+def test_compare_command_usage():
+    from train.robustness import _main
+
+    with pytest.raises(SystemExit, match="usage"):
+        _main(["compare"])
+
 
 def test_robustness_refuses_a_non_run(tmp_path):
     from train.robustness import RobustnessError, robustness

@@ -473,43 +473,39 @@ def plot(report: dict, path: Path) -> None:
 
 def write_outputs(report: dict, out_dir: Path) -> None:
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "robustness.json").write_text(json.dumps(report, indent=2))
     (out_dir / "robustness.md").write_text(markdown(report))
     plot(report, out_dir / "robustness.png")
 
 
 def compare_markdown(reports: dict[str, dict], moderate_only: bool = True) -> str:
-    """Side-by-side table of several reports (e.g. plain vs augmented recipes): rows are conditions."""
+    """Several reports side by side (e.g. plain vs augmented recipes): one row per report, one column per
+    condition, a window-accuracy and a clip-accuracy table; cells are mean ± std (Δ against clean)."""
     names = list(reports)
     first = reports[names[0]]
-    rows = [r for r in first["conditions"] if r["degradation"] == "clean" or r["moderate"] or not moderate_only]
-    head = "| condition | " + " | ".join(f"{n}: window (Δ) | {n}: clip (Δ)" for n in names) + " |"
-    lines = [f"Mean ± std over folds (%); Δ = change against the same model's clean accuracy. {first['caveat']}\n",
-             head, "|---|" + "---|---|" * len(names)]
-    for row in rows:
-        cells = []
+    conds = [r for r in first["conditions"] if r["degradation"] == "clean" or r["moderate"] or not moderate_only]
+    head = "| recipe | " + " | ".join("clean" if c["degradation"] == "clean" else f"{c['degradation']} {c['label']}"
+                                      for c in conds) + " | worst Δ |"
+    lines = [f"Mean ± std over folds (%); (Δ) = change against the same model's clean accuracy. {first['caveat']}\n"]
+    for metric, title in (("window", "Window accuracy"), ("clip", "Clip accuracy")):
+        lines += [f"**{title}**\n", head, "|---|" + "---|" * (len(conds) + 1)]
         for n in names:
-            r = next((x for x in reports[n]["conditions"] if x["condition"] == row["condition"]), None)
-            if r is None:
-                cells += ["", ""]
-                continue
-            k = reports[n]["n_folds"]
-            for m, d in (("window_accuracy", "window_delta"), ("clip_accuracy", "clip_delta")):
-                cell = _pm(r[m + "_mean"], r[m + "_std"], k)
-                if r["degradation"] != "clean" and d + "_mean" in r:
-                    cell += f" ({100 * r[d + '_mean']:+.1f})"
+            rep, cells, deltas = reports[n], [], []
+            for c in conds:
+                r = next((x for x in rep["conditions"] if x["condition"] == c["condition"]), None)
+                if r is None:
+                    cells.append("")
+                    continue
+                cell = _pm(r[f"{metric}_accuracy_mean"], r[f"{metric}_accuracy_std"], rep["n_folds"])
+                if r["degradation"] != "clean" and f"{metric}_delta_mean" in r:
+                    cell += f" ({100 * r[f'{metric}_delta_mean']:+.1f})"
+                    deltas.append(r[f"{metric}_delta_mean"])
                 cells.append(cell)
-        label = "clean" if row["degradation"] == "clean" else f"{row['degradation']} {row['label']}"
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    worst = ["worst moderate Δ (window / clip)"]
-    for n in names:
-        m = reports[n]["moderate"]
-        if m["worst_window_delta"] is None:
-            worst += ["", ""]
-        else:
-            worst += [f"{100 * m['worst_window_delta']:+.1f}", f"{100 * m['worst_clip_delta']:+.1f}"]
-    lines.append("| " + " | ".join(worst) + " |")
-    return "\n".join(lines) + "\n"
+            worst = f"{100 * min(deltas):+.1f}" if deltas else ""
+            lines.append(f"| {n} | " + " | ".join(cells) + f" | {worst} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def _main(argv: list[str] | None = None) -> None:
