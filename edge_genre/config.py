@@ -16,7 +16,7 @@ from typing import Any
 from .errors import ConfigError
 
 FEATURE_KINDS = ("mfcc", "logmel")
-NORMALIZATIONS = ("none", "window")
+NORMALIZATIONS = ("none", "window", "level")
 SCHEMA_VERSION = 1
 
 
@@ -44,9 +44,13 @@ class FeatureConfig:
         Length of one classification window in seconds.
     kind : {"mfcc", "logmel"}
         Which feature the model consumes.
-    normalization : {"none", "window"}
+    normalization : {"none", "window", "level"}
         ``"window"`` standardises each coefficient over the frames of a window
         (zero mean, unit variance), applied after the features are computed.
+        ``"level"`` subtracts the window's mean log-mel level (dB, after the
+        ``top_db`` floor, before the DCT): the features become invariant to the
+        input gain while the spectral envelope and its changes over time stay
+        (for MFCC only c0 changes: it is centred over the window).
     """
 
     sample_rate: int = 22050

@@ -199,11 +199,15 @@ class FrontEnd:
         out *= np.float32(10.0)
         return out
 
-    def finish(self, db: np.ndarray, *, kind: str | None = None, normalize: bool = False) -> np.ndarray:
-        """Apply the ``top_db`` floor over ``db`` then the DCT (MFCC) and optional normalisation."""
+    def finish(self, db: np.ndarray, *, kind: str | None = None, normalize: bool = False,
+               level: bool = False) -> np.ndarray:
+        """Apply the ``top_db`` floor over ``db``, the optional level centring, the DCT (MFCC)
+        and the optional per-coefficient normalisation."""
         config = self.config
         if config.top_db is not None:
             db = np.maximum(db, db.max() - np.float32(config.top_db))
+        if level:
+            db = (db - db.mean(dtype=np.float64)).astype(np.float32)
         kind = kind or config.kind
         if kind == "mfcc":
             feats = (db.astype(np.float64) @ self._dct_t).astype(np.float32)
@@ -282,4 +286,4 @@ def window_features(window: np.ndarray, config: FeatureConfig) -> np.ndarray:
         raise AudioError(f"a window must hold {config.window_samples} samples, got {window.size}")
     front = FrontEnd.for_config(config)
     db = front.frames_db(front.padded_frames(window))
-    return front.finish(db, normalize=config.normalization == "window")
+    return front.finish(db, normalize=config.normalization == "window", level=config.normalization == "level")

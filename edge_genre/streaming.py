@@ -87,6 +87,7 @@ class StreamingMFCC:
             lo, hi = max(0, begin), min(self._n_window, begin + n_fft)
             self._edge_copies.append((row, lo - begin, lo, hi - lo))
         self._normalize = self.config.normalization == "window"
+        self._level = self.config.normalization == "level"
         self._db = np.empty((n_frames, self.config.n_mels), dtype=np.float32)
         self.reset()
 
@@ -166,7 +167,7 @@ class StreamingMFCC:
             self._edge_frames[row, dst : dst + length] = window[src : src + length]
         db[self._edges] = front.frames_db(self._edge_frames)
         self.frames_computed += self._edges.size
-        return front.finish(db, normalize=self._normalize)
+        return front.finish(db, normalize=self._normalize, level=self._level)
 
     def _compact(self) -> None:
         """Drop samples no future window needs, keeping the buffer's start on the frame grid."""

@@ -358,7 +358,7 @@ def _mfcc_tables_h(banner, config: FeatureConfig, tables: dict, report) -> str:
         ("EG_MFCC_USE_TOP_DB", int(config.top_db is not None), "floor at (window maximum - top_db) dB"),
         ("EG_MFCC_TOP_DB", c_float(config.top_db if config.top_db is not None else 0.0), "dB"),
         ("EG_MFCC_AMIN", "1e-10f", "power floor before log10"),
-        ("EG_MFCC_NORMALIZE", int(config.normalization == "window"), f"normalization '{config.normalization}'"),
+        ("EG_MFCC_NORMALIZE", f"EG_NORMALIZE_{config.normalization.upper()}", f"normalization '{config.normalization}'"),
         ("EG_MFCC_INPUT_SCALE", c_float(inp["scale"]), "model input quantisation"),
         ("EG_MFCC_INPUT_ZERO_POINT", c_int(inp["zero_point"]), ""),
         ("EG_MFCC_MEL_WEIGHTS_LEN", tables["mel_weights"].size, "non-zero mel weights"),

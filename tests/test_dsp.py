@@ -222,6 +222,22 @@ def test_window_features_equals_mfcc_of_the_window_and_normalises(rng):
     np.testing.assert_allclose(normed.std(axis=0), 1, atol=1e-4)
 
 
+def test_level_normalisation_makes_features_gain_invariant_and_only_centres_c0(rng):
+    y = (0.3 * pink_noise(rng)).astype(np.float32)
+    plain = edge_genre.window_features(y, FeatureConfig())
+    level = edge_genre.window_features(y, FeatureConfig(normalization="level"))
+    quiet = edge_genre.window_features(y * np.float32(0.1), FeatureConfig(normalization="level"))
+    # MFCC: a constant dB offset lives in c0 alone (orthonormal DCT), so only c0 is centred.
+    np.testing.assert_allclose(level[:, 1:], plain[:, 1:], atol=2e-4)
+    np.testing.assert_allclose(level[:, 0], plain[:, 0] - plain[:, 0].mean(), atol=2e-3)
+    np.testing.assert_allclose(quiet, level, atol=2e-3)  # -20 dB of gain changes nothing
+    assert abs(plain[:, 0].mean() - edge_genre.window_features(y * np.float32(0.1), FeatureConfig())[:, 0].mean()) > 100
+    lm = edge_genre.window_features(y, FeatureConfig(kind="logmel", n_mels=40, normalization="level"))
+    assert abs(float(lm.mean())) < 1e-3
+    lm_quiet = edge_genre.window_features(y * np.float32(0.1), FeatureConfig(kind="logmel", n_mels=40, normalization="level"))
+    np.testing.assert_allclose(lm_quiet, lm, atol=1e-3)
+
+
 def test_window_normalisation_of_a_constant_coefficient_is_finite():
     feats = edge_genre.window_features(np.zeros(N, np.float32), FeatureConfig(normalization="window"))
     assert np.isfinite(feats).all()

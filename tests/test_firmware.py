@@ -177,7 +177,9 @@ def test_c_front_end_single_precision_build(exported, tmp_path):
     FeatureConfig(n_fft=1024, hop_length=256, n_mels=40, n_mfcc=20, fmin=50.0, fmax=8000.0, top_db=60.0,
                   window_seconds=1.0),
     FeatureConfig(top_db=None, sample_rate=16000, n_mels=64, window_seconds=2.0),
-], ids=["default", "normalized", "logmel", "small", "no_top_db_16k"])
+    FeatureConfig(normalization="level"),
+    FeatureConfig(kind="logmel", n_mels=40, fmax=8000.0, normalization="level"),
+], ids=["default", "normalized", "logmel", "small", "no_top_db_16k", "level", "logmel40_8k_level"])
 def test_c_front_end_matches_numpy_across_configs_and_edge_cases(config, tmp_path, rng):
     write_front_end(config, tmp_path)
     exe = compile_c(tmp_path, [tmp_path / "mfcc_pipe.c", tmp_path / "mfcc.c", tmp_path / "mfcc_tables.c"],
@@ -274,9 +276,9 @@ def test_mfcc_tables_equal_the_numpy_front_end(exported, classifier):
                         ("EG_MFCC_HOP_LENGTH", config.hop_length), ("EG_MFCC_N_MELS", config.n_mels),
                         ("EG_MFCC_N_MFCC", config.n_mfcc), ("EG_MFCC_N_FRAMES", config.n_frames),
                         ("EG_MFCC_WINDOW_SAMPLES", config.window_samples),
-                        ("EG_MFCC_NORMALIZE", int(config.normalization == "window")),
                         ("EG_MFCC_INPUT_ZERO_POINT", int(classifier._in_zero))]:
         assert int(read_c_define(hdr, name).strip("()")) == value, name
+    assert read_c_define(hdr, "EG_MFCC_NORMALIZE") == f"EG_NORMALIZE_{config.normalization.upper()}"
     assert np.float32(read_c_define(hdr, "EG_MFCC_TOP_DB").rstrip("f")) == np.float32(config.top_db)
     assert np.float32(read_c_define(hdr, "EG_MFCC_INPUT_SCALE").rstrip("f")) == np.float32(classifier._in_scale)
 

@@ -179,7 +179,10 @@ def test_start_positions_are_absolute_sample_indices(rng):
     FeatureConfig(n_fft=2047, hop_length=500, window_seconds=2.0),
     FeatureConfig(window_seconds=3.01),
     FeatureConfig(n_fft=512, hop_length=128, window_seconds=1.0),
-], ids=["mfcc-window-norm", "logmel", "logmel-norm-no-topdb", "16k-custom", "odd-fft", "3.01s", "small-fft"])
+    FeatureConfig(normalization="level"),
+    FeatureConfig(kind="logmel", n_mels=40, fmax=8000.0, normalization="level"),
+], ids=["mfcc-window-norm", "logmel", "logmel-norm-no-topdb", "16k-custom", "odd-fft", "3.01s", "small-fft",
+        "mfcc-level", "logmel40-8k-level"])
 def test_other_configs_match_window_features(config, rng):
     y = music(rng, 7.0, config.sample_rate)
     stream = StreamingMFCC(config, hop_seconds=0.75)

@@ -10,6 +10,7 @@ import click
 
 
 from edge_genre.config import FeatureConfig
+from edge_genre.errors import ConfigError
 
 from .splits import SPLITS
 
@@ -39,14 +40,17 @@ def train() -> None:
               help="GTZAN root: Kaggle layout (genres_original/<genre>/*.wav) or original (genres/<genre>/*.au).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Feature cache to write (.npz; a directory gets features.npz).")
 @click.option("--kind", type=click.Choice(["mfcc", "logmel"]), default="mfcc", show_default=True)
-@click.option("--normalization", type=click.Choice(["none", "window"]), default="none", show_default=True,
-              help="'window': standardise each coefficient over the frames of each window.")
+@click.option("--normalization", type=click.Choice(["none", "window", "level"]), default="none", show_default=True,
+              help="'window': standardise each coefficient over the frames of each window. 'level': subtract each "
+                   "window's mean log-mel level, so the features ignore the input gain.")
+@click.option("--n-mels", type=click.IntRange(1), default=128, show_default=True,
+              help="Mel bands (the log-mel input size with --kind logmel).")
 @click.option("--fmax", type=float, default=None,
               help="Upper edge of the mel filterbank in Hz (default: half the sample rate). 8000 makes the features "
                    "blind to what a 16 kHz recording lacks.")
 @click.option("--workers", type=int, default=None, help="Processes (default: all cores).")
 @click.option("--paper-json", type=click.Path(path_type=Path), default=None, help="Also write the papers' JSON (mapping/labels/mfcc).")
-def prepare(data_dir: Path, out: Path, kind: str, normalization: str, fmax: float | None, workers: int | None,
+def prepare(data_dir: Path, out: Path, kind: str, normalization: str, n_mels: int, fmax: float | None, workers: int | None,
             paper_json: Path | None) -> None:
     """Cut every clip into ten 3-s windows and cache their features.
 
@@ -56,7 +60,10 @@ def prepare(data_dir: Path, out: Path, kind: str, normalization: str, fmax: floa
     """
     from .dataset import prepare_features
 
-    config = FeatureConfig(kind=kind, normalization=normalization, fmax=fmax)
+    try:
+        config = FeatureConfig(kind=kind, normalization=normalization, n_mels=n_mels, fmax=fmax)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # skipped clips are listed below
         fs, skipped = prepare_features(data_dir, config, workers=workers)

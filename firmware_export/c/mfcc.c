@@ -188,6 +188,12 @@ int eg_mfcc_finish(const eg_mfcc_tables *t, float *db, float *features) {
       if (db[i] < floor_db) db[i] = floor_db;
     }
   }
+  if (t->normalize == EG_NORMALIZE_LEVEL) {
+    double mean = 0.0;
+    for (i = 0; i < n_frames * n_mels; ++i) mean += (double)db[i];
+    mean /= (double)(n_frames * n_mels);
+    for (i = 0; i < n_frames * n_mels; ++i) db[i] = (float)((double)db[i] - mean);
+  }
   if (t->kind == EG_FEATURES_MFCC) {
     for (f = 0; f < n_frames; ++f) {
       const float *row = db + (size_t)f * n_mels;
@@ -201,7 +207,7 @@ int eg_mfcc_finish(const eg_mfcc_tables *t, float *db, float *features) {
   } else {
     for (i = 0; i < n_frames * n_mels; ++i) features[i] = db[i];
   }
-  if (t->normalize) {
+  if (t->normalize == EG_NORMALIZE_WINDOW) {
     const int32_t n_feat = t->n_features;
     for (k = 0; k < n_feat; ++k) {
       double mean = 0.0, var = 0.0, scale;

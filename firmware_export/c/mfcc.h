@@ -36,6 +36,10 @@ typedef double eg_real;
 #define EG_FEATURES_MFCC 0
 #define EG_FEATURES_LOGMEL 1
 
+#define EG_NORMALIZE_NONE 0
+#define EG_NORMALIZE_WINDOW 1 /* zero mean, unit variance per coefficient over the window */
+#define EG_NORMALIZE_LEVEL 2  /* the window's mean log-mel level removed before the DCT */
+
 /* Constant description of the front end (generated: see mfcc_tables.c). */
 typedef struct {
   int32_t sample_rate;
@@ -49,7 +53,8 @@ typedef struct {
   int32_t n_features;     /* coefficients per frame: n_mfcc or n_mels */
   int32_t use_top_db;     /* 0: no floor */
   float top_db;           /* dynamic range kept below the window's maximum, dB */
-  int32_t normalize;      /* 1: standardise each coefficient over the window */
+  int32_t normalize;      /* EG_NORMALIZE_NONE, _WINDOW (standardise each coefficient over the
+                             window) or _LEVEL (subtract the window's mean log-mel dB) */
   const float *window;        /* [n_fft] periodic Hann window (used by single-precision builds;
                                  double builds compute it in double from the cosine table) */
   const uint16_t *mel_start;  /* [n_mels] first FFT bin of each band */
