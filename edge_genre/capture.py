@@ -19,7 +19,9 @@ Sources:
 - :class:`MicrophoneSource`: ``sounddevice.InputStream`` at the device's default
   rate and channel count (at most 2). The PortAudio callback only copies into a
   preallocated ring buffer; when it is full the block is dropped and counted,
-  the callback never blocks. ``sounddevice`` is imported lazily, so machines
+  the callback never blocks. The consumer gets silence in place of the lost
+  frames (at most :data:`MAX_GAP_SECONDS` per gap), so the stream clock keeps
+  pace with the wall clock. ``sounddevice`` is imported lazily, so machines
   without PortAudio can still classify files.
 - :class:`FileSource`: one or more files read block by block, paced in real time
   (like a microphone) or as fast as possible, played ``loop`` times (0 = forever).
@@ -44,6 +46,7 @@ HEARTBEAT_SECONDS = 0.1  # a live source yields at least this often (empty block
 DEFAULT_BLOCK_SECONDS = 0.05  # PortAudio callback block length
 DEFAULT_BUFFER_SECONDS = 5.0  # ring buffer between the PortAudio thread and the main thread
 DEFAULT_STALL_SECONDS = 5.0  # no callback for this long means the device has gone
+MAX_GAP_SECONDS = 60.0  # silence put in for one run of dropped blocks, at most (longer gaps shift the clock)
 MAX_CHANNELS = 2  # capture at most this many channels (PipeWire/Pulse "devices" offer dozens)
 PORTAUDIO_HINT = "install PortAudio: sudo apt install libportaudio2"
 
@@ -377,6 +380,8 @@ class MicrophoneSource(AudioSource):
         self.portaudio_overflows = 0
         self.dropped_blocks = 0
         self.dropped_frames = 0
+        self.filled_frames = 0  # zero frames handed to the consumer in place of dropped ones
+        self._gaps: list[list[int]] = []  # [ring position, frames] of dropped runs, appended by the callback
         self.callbacks = 0
         self._finished = False
         self._last_callback = time.monotonic()
@@ -392,6 +397,12 @@ class MicrophoneSource(AudioSource):
             self.dropped_blocks += 1
             self.dropped_frames += frames
             self.overflows += 1
+            # While the ring is full nothing is written, so consecutive drops share one position.
+            gaps, at = self._gaps, self._ring.written
+            if gaps and gaps[-1][0] == at:
+                gaps[-1][1] += frames
+            else:
+                gaps.append([at, frames])
         self._ready.set()
 
     def _finished_callback(self) -> None:
@@ -435,7 +446,25 @@ class MicrophoneSource(AudioSource):
 
     def stats(self) -> dict[str, Any]:
         return {"overflows": self.overflows, "portaudio_overflows": self.portaudio_overflows,
-                "dropped_blocks": self.dropped_blocks, "dropped_frames": self.dropped_frames}
+                "dropped_blocks": self.dropped_blocks, "dropped_frames": self.dropped_frames,
+                "filled_frames": self.filled_frames}
+
+    def _take_gap(self, upto: int) -> int:
+        """Frames dropped at ring position ``upto`` (the end of what was just read), now handed out.
+
+        A run of drops happens while the ring is full, i.e. right after everything written so
+        far; one recorded after the consumer's snapshot of ``written`` belongs to the next read.
+        """
+        gaps, lost = self._gaps, 0
+        taken = 0
+        for at, frames in list(gaps):
+            if at > upto:
+                break
+            lost += frames
+            taken += 1
+        if taken:
+            del gaps[:taken]
+        return lost
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
         if self._stream is None:
@@ -447,6 +476,11 @@ class MicrophoneSource(AudioSource):
             self._ready.clear()
             ring = self._ring
             block = ring.read_available() if ring.written != ring.read else empty
+            lost = self._take_gap(ring.read)
+            if lost:
+                fill = min(lost, int(MAX_GAP_SECONDS * self.sample_rate))
+                self.filled_frames += fill
+                block = np.concatenate([block, np.zeros((fill, self.channels), dtype=np.float32)])
             overflows = self.overflows
             new_overflows, seen_overflows = overflows - seen_overflows, overflows
             if block.shape[0] or new_overflows:

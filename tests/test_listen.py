@@ -506,6 +506,25 @@ def test_callback_never_blocks_when_the_buffer_is_full(fake_sd):
     assert source.overflows == source.dropped_blocks and source.dropped_frames == source.dropped_blocks * 2400
 
 
+def test_dropped_audio_comes_back_as_silence_in_place_so_the_clock_keeps_pace(fake_sd):
+    source = MicrophoneSource(1, block_seconds=0.05, buffer_seconds=0.2)  # 4 blocks of 2400 frames fit
+    source._ring = _Ring(source.buffer_frames, source.channels)
+    source._stream = object()  # only its presence is checked while blocks are pending
+    frames = source.block_frames
+    for k in range(1, 7):  # blocks 5 and 6 find the ring full and are dropped
+        source._callback(np.full((frames, 2), k, np.float32), frames, None, None)
+    it = iter(source)
+    block, overflow = next(it)
+    assert overflow == 2 and source.dropped_frames == 2 * frames
+    assert block.shape == (6 * frames, 2)  # 4 captured blocks, then the 2 lost ones as silence
+    np.testing.assert_array_equal(block[: 4 * frames, 0], np.repeat(np.arange(1, 5), frames))
+    np.testing.assert_array_equal(block[4 * frames :], 0)
+    source._callback(np.full((frames, 2), 7, np.float32), frames, None, None)
+    block, overflow = next(it)
+    assert overflow == 0 and block.shape == (frames, 2) and (block == 7).all()
+    assert source.stats()["filled_frames"] == 2 * frames
+
+
 @pytest.mark.parametrize("end, message", [("stall", "no audio from .* for"), ("error", "failed .*host error")])
 def test_stalled_or_broken_device_is_detected(clf, fake_sd, end, message):
     fake_sd.end, fake_sd.seconds = end, 1.0

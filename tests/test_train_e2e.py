@@ -73,6 +73,20 @@ def test_prepare_skips_bad_clips_and_names_them(trained):
     assert "metal.00099" not in fs.clip and "blues.00098" not in fs.clip
 
 
+def test_prepare_records_an_absolute_source_so_augmentation_works_from_any_directory(synthetic_gtzan, tmp_path,
+                                                                                     monkeypatch):
+    from train.dataset import FeatureSet
+
+    monkeypatch.chdir(synthetic_gtzan.parent)
+    res = CliRunner().invoke(main, ["train", "prepare", "--data", synthetic_gtzan.name, "--out", str(tmp_path / "f"),
+                                    "--kind", "logmel", "--n-mels", "40", "--normalization", "level"])
+    assert res.exit_code == 0, res.output
+    fs = FeatureSet.load(tmp_path / "f")
+    assert Path(fs.source).is_absolute() and Path(fs.source).is_dir()
+    assert (fs.config.kind, fs.config.n_mels, fs.config.normalization) == ("logmel", 40, "level")
+    assert fs.x.shape[1:] == (130, 40)
+
+
 def test_prepare_reports_skipped_files(synthetic_gtzan, tmp_path):
     res = CliRunner().invoke(main, ["train", "prepare", "--data", str(synthetic_gtzan), "--out", str(tmp_path / "f")])
     assert res.exit_code == 0

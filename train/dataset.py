@@ -197,5 +197,5 @@ def prepare_features(data_dir: Path, config: FeatureConfig | None = None, worker
     root = genre_root(data_dir)
     paths = {c.clip_id: str(c.path.relative_to(root)) for c in clips if c.clip_id in results}
     fs = FeatureSet(np.concatenate(xs).astype(np.float32), np.asarray(ys, dtype=np.int64), np.asarray(ids),
-                    labels, config, source=str(root), clip_paths=paths)
+                    labels, config, source=str(Path(root).resolve()), clip_paths=paths)
     return fs, skipped
