@@ -107,6 +107,29 @@ def test_run_directory_contents(trained):
     assert not set(run_info["clips"]["train"]) & set(run_info["clips"]["test"])
 
 
+def test_keep_best_restores_the_epoch_with_the_best_validation_accuracy(trained, tmp_path):
+    import tf_keras as keras
+
+    from train.dataset import FeatureSet
+
+    work, _, _ = trained
+    res = CliRunner().invoke(main, ["train", "fit", "--features", str(work / "feat"), "--split", "track", "--epochs", "6",
+                                    "--lstm-units", "8", "--lr", "0.01", "--keep", "best", "--out", str(tmp_path / "run"),
+                                    "--quiet"])
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    val = json.loads((tmp_path / "run" / "history.json").read_text())["val_accuracy"]
+    assert m["config"]["keep"] == "best" and 1 <= m["kept_epoch"] <= 6
+    assert val[m["kept_epoch"] - 1] == max(val)
+    # The saved model is that epoch's: it scores the best validation accuracy again.
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    fs = FeatureSet.load(work / "feat")
+    valid = np.asarray(run["windows"]["valid"])
+    model = keras.models.load_model(tmp_path / "run" / "model.keras")
+    pred = model.predict(fs.x[valid][..., np.newaxis], verbose=0).argmax(axis=1)
+    assert np.mean(pred == fs.y[valid]) == pytest.approx(max(val), abs=1e-6)
+
+
 def test_export_is_full_integer_with_fused_lstm(trained):
     _, report, _ = trained
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in report["int8"]["ops"]

@@ -92,6 +92,9 @@ def _fit_options(f):
         click.option("--lstm-units", type=click.IntRange(1), default=64, show_default=True, help="Units per direction of the CRNN's BiLSTMs."),
         click.option("--stratify", type=click.Choice(["genre", "kmeans"]), default="genre", show_default=True,
                      help="kmeans: stratify splits by genre x K-means cluster (Mirsepassi's 'with K-means' variant)."),
+        click.option("--keep", type=click.Choice(["last", "best"]), default="last", show_default=True,
+                     help="Weights to keep: the last epoch's (the papers' protocol) or the epoch with the best "
+                          "validation accuracy (the test set is never looked at)."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--quiet", is_flag=True, help="No progress bars."),
     ]
@@ -106,7 +109,7 @@ def _fit_config(**kw):
     return FitConfig(model=kw["model"], dropout=kw["dropout"], lr=kw["lr"], epochs=kw["epochs"], batch_size=kw["batch_size"],
                      split=kw["split"], seed=kw["seed"], folds=kw["folds"],
                      split_lists=str(kw["split_lists"]) if kw["split_lists"] else None, lstm_units=kw["lstm_units"],
-                     stratify=kw["stratify"])
+                     stratify=kw["stratify"], keep=kw["keep"])
 
 
 @train.command()

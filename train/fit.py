@@ -36,6 +36,7 @@ class FitConfig:
     split_lists: str | None = None
     lstm_units: int = 64
     stratify: str = "genre"  # or "kmeans": genre x K-means cluster strata
+    keep: str = "last"  # or "best": the weights of the epoch with the best validation accuracy
     extra: dict = field(default_factory=dict)
 
 
@@ -75,6 +76,30 @@ class _EpochBar:
         return Bar()
 
 
+class _BestWeights:
+    """Keeps the weights of the epoch with the highest validation accuracy (ties: lower
+    validation loss) and puts them back when training ends (a Keras callback)."""
+
+    def __new__(cls):
+        import tf_keras as keras
+
+        class Best(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.best, self.best_epoch, self.weights = None, None, None
+
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                key = (logs.get("val_accuracy", 0.0), -logs.get("val_loss", 0.0))
+                if self.best is None or key > self.best:
+                    self.best, self.best_epoch, self.weights = key, epoch, self.model.get_weights()
+
+            def on_train_end(self, logs=None):
+                if self.weights is not None:
+                    self.model.set_weights(self.weights)
+
+        return Best()
+
+
 def _set_determinism(seed: int) -> None:
     import tensorflow as tf
     import tf_keras as keras
@@ -103,9 +128,15 @@ def train_fold(fs: FeatureSet, fold: Fold, cfg: FitConfig, out_dir: Path, progre
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.lr),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     bar = _EpochBar(cfg.epochs, f"{cfg.model} {fold.name}", progress)
+    callbacks = [bar]
+    if cfg.keep == "best":
+        if not len(fold.valid):
+            raise ValueError("--keep best needs a validation set, and this split has none")
+        best = _BestWeights()
+        callbacks.append(best)
     t0 = time.perf_counter()
     hist = model.fit(xt, yt, validation_data=(x[fold.valid], fs.y[fold.valid]), epochs=cfg.epochs,
-                     batch_size=cfg.batch_size, shuffle=True, verbose=0, callbacks=[bar])
+                     batch_size=cfg.batch_size, shuffle=True, verbose=0, callbacks=callbacks)
     train_seconds = time.perf_counter() - t0
     steps_per_epoch = int(np.ceil(len(yt) / cfg.batch_size))
     steady = bar.epoch_times[1:] or bar.epoch_times
@@ -119,6 +150,7 @@ def train_fold(fs: FeatureSet, fold: Fold, cfg: FitConfig, out_dir: Path, progre
         "trainable_parameters": trainable_parameters(model), "ms_per_step": round(ms_per_step, 2),
         "seconds_per_epoch": round(float(np.median(steady)), 3), "train_seconds": round(train_seconds, 1),
         "final_val_accuracy": history.get("val_accuracy", [None])[-1],
+        "kept_epoch": (best.best_epoch + 1) if cfg.keep == "best" else cfg.epochs,
         "config": asdict(cfg), "feature_config": fs.config.to_dict(), "versions": library_versions(),
     })
     model.save(out_dir / "model.keras")
