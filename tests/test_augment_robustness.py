@@ -198,11 +198,36 @@ def test_report_mean_and_std_over_folds(tmp_path):
     assert "| robust | 70.0 ± 10.0 | 65.0 ± 5.0 (-5.0) | 55.0 ± 5.0 (-15.0) | -15.0 |" in table
 
 
-def test_compare_command_usage():
-    from train.robustness import _main
+def _report(clean, gain, reverb):
+    from train.robustness import conditions_for, summarize
 
-    with pytest.raises(SystemExit, match="usage"):
-        _main(["compare"])
+    conds = conditions_for(["gain", "reverb"], moderate_only=True)
+    per_fold = [{"fold": "fold0", "clips": 10, "results": {
+        c.key: {"window_accuracy": a, "clip_accuracy": a, "windows": 100, "silent_windows": 0}
+        for c, a in zip(conds, (clean, gain, reverb))}}]
+    report = summarize(per_fold, conds)
+    report.update({"n_folds": 1, "caveat": "single artist caveat"})
+    return report
+
+
+def test_robustness_compare_command_checks_the_target_against_a_baseline(tmp_path):
+    from edge_genre.cli import main
+
+    for name, accs in {"plain": (0.70, 0.40, 0.65), "flat": (0.685, 0.64, 0.64), "low": (0.60, 0.58, 0.59)}.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "robustness.json").write_text(json.dumps(_report(*accs)))
+    res = CliRunner().invoke(main, ["train", "robustness-compare", f"plain={tmp_path / 'plain'}",
+                                    str(tmp_path / "flat" / "robustness.json"), f"low={tmp_path / 'low'}",
+                                    "--baseline", "plain", "--out", str(tmp_path / "cmp.md")])
+    assert res.exit_code == 0, res.output
+    assert "| plain | +0.0 / +0.0 | -30.0 / -30.0 | no |" in res.output  # degrades too much
+    assert "| flat | -1.5 / -1.5 | -4.5 / -4.5 | yes |" in res.output  # within both limits
+    assert "| low | -10.0 / -10.0 | -2.0 / -2.0 | no |" in res.output  # robust, but clean fell too far
+    assert (tmp_path / "cmp.md").read_text().strip() == res.output.strip()
+    res = CliRunner().invoke(main, ["train", "robustness-compare", str(tmp_path / "nothing")])
+    assert res.exit_code == 1 and "no robustness.json" in res.output
+    res = CliRunner().invoke(main, ["train", "robustness-compare", f"x={tmp_path / 'plain'}", "--baseline", "y"])
+    assert res.exit_code == 1 and "baseline 'y'" in res.output
 
 
 def test_robustness_refuses_a_non_run(tmp_path):

@@ -240,6 +240,33 @@ def export_cmd(run_dir: Path, out: Path, name: str, calibration_windows: int | N
                    f"float/int8 top-1 agreement {100 * r['top1_agreement']:.2f} %")
 
 
+@train.command("robustness-compare")
+@click.argument("reports", nargs=-1, required=True, metavar="[NAME=]REPORT...")
+@click.option("--all", "all_strengths", is_flag=True, help="Every strength, not only the moderate ones.")
+@click.option("--baseline", default=None, metavar="NAME",
+              help="Also check the robustness target against this recipe: clean accuracy at most 2 points below "
+                   "it, every moderate degradation within 5 points of the recipe's own clean accuracy.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the markdown here too.")
+def robustness_compare_cmd(reports: tuple[str, ...], all_strengths: bool, baseline: str | None, out: Path | None) -> None:
+    """Robustness reports of several recipes side by side (markdown tables).
+
+    Each REPORT is a robustness.json (or its folder) from 'edge-genre train
+    robustness', optionally named: plain=runs/plain/robustness.
+    """
+    from .robustness import compare_markdown, load_reports, target_markdown
+
+    try:
+        loaded = load_reports(list(reports))
+        text = compare_markdown(loaded, moderate_only=not all_strengths)
+        if baseline:
+            text += "\n" + target_markdown(loaded, baseline)
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    if out:
+        out.write_text(text)
+    click.echo(text)
+
+
 @train.command("robustness")
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,

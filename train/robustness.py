@@ -508,25 +508,46 @@ def compare_markdown(reports: dict[str, dict], moderate_only: bool = True) -> st
     return "\n".join(lines)
 
 
-def _main(argv: list[str] | None = None) -> None:
-    """``python -m train.robustness compare NAME=DIR/robustness.json ... [--all]``: a side-by-side table."""
-    import sys
+def target_markdown(reports: dict[str, dict], baseline: str, clean_points: float = 2.0,
+                    degraded_points: float = 5.0) -> str:
+    """The issue's target, recipe by recipe: clean accuracy at most ``clean_points`` below the
+    ``baseline`` recipe's, and every moderate degradation at most ``degraded_points`` below the
+    recipe's own clean accuracy (window and clip level, means over folds)."""
+    if baseline not in reports:
+        raise KeyError(f"baseline {baseline!r} is not one of the compared reports ({', '.join(reports)})")
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] != "compare" or len(args) < 2:
-        raise SystemExit("usage: python -m train.robustness compare NAME=PATH/robustness.json ... [--all]")
-    moderate_only = "--all" not in args
+    def clean(rep, metric):
+        return next(r for r in rep["conditions"] if r["degradation"] == "clean")[f"{metric}_accuracy_mean"]
+
+    lines = [f"Target: clean accuracy no more than {clean_points:g} points below `{baseline}`, every moderate "
+             f"degradation within {degraded_points:g} points of the recipe's own clean accuracy.\n",
+             "| recipe | clean Δ vs baseline (window / clip) | worst moderate Δ (window / clip) | meets target |",
+             "|---|---|---|---|"]
+    for name, rep in reports.items():
+        verdict, cells = True, []
+        for metric in ("window", "clip"):
+            d_clean = 100 * (clean(rep, metric) - clean(reports[baseline], metric))
+            deltas = [r[f"{metric}_delta_mean"] for r in rep["conditions"] if r["moderate"] and f"{metric}_delta_mean" in r]
+            worst = 100 * min(deltas) if deltas else 0.0
+            verdict &= d_clean >= -clean_points and worst >= -degraded_points
+            cells.append((d_clean, worst))
+        lines.append(f"| {name} | {cells[0][0]:+.1f} / {cells[1][0]:+.1f} | {cells[0][1]:+.1f} / {cells[1][1]:+.1f} | "
+                     f"{'yes' if verdict else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def load_reports(items: list[str]) -> dict[str, dict]:
+    """``NAME=PATH`` or ``PATH`` items (a robustness.json or its folder) -> reports by name."""
     reports = {}
-    for item in args[1:]:
-        if item == "--all":
-            continue
-        name, _, path = item.partition("=")
-        path = Path(path or name)
+    for item in items:
+        name, sep, path = item.partition("=")
+        path = Path(path if sep else name)
         if path.is_dir():
             path = path / "robustness.json"
-        reports[name if _ else path.parent.name] = json.loads(path.read_text())
-    print(compare_markdown(reports, moderate_only))
-
-
-if __name__ == "__main__":
-    _main()
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no robustness.json (run 'edge-genre train robustness' first)")
+        report = json.loads(path.read_text())
+        if "conditions" not in report:
+            raise ValueError(f"{path}: not a robustness report")
+        reports[name if sep else path.parent.name] = report
+    return reports
