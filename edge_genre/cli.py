@@ -160,8 +160,10 @@ def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, wind
     if not files:
         fail("no audio files found in " + ", ".join(map(str, paths)))
     failures = 0
+    warned_rates: set[int] = set()
     for path in files:
         try:
+            _warn_bandwidth(path, clf.config, warned_rates)
             y = load_audio(path, sr=clf.config.sample_rate)
             result = clf.classify(y, clf.config.sample_rate, hop_seconds=hop)
         except EdgeGenreError as exc:
@@ -181,6 +183,20 @@ def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, wind
     if failures:
         click.echo(f"edge-genre: {failures} of {len(files)} files could not be classified", err=True)
         sys.exit(1)
+
+
+def _warn_bandwidth(path, config, warned_rates: set[int]) -> None:
+    """Warn (once per sample rate, on stderr) when a file's rate is too low for the model's band."""
+    import soundfile as sf
+
+    try:
+        rate = int(sf.info(str(path)).samplerate)
+    except Exception:  # noqa: BLE001 - unreadable files are reported by load_audio
+        return
+    message = config.bandwidth_warning(rate)
+    if message and rate not in warned_rates:
+        warned_rates.add(rate)
+        click.echo(f"edge-genre: warning: {path}: {message}", err=True)
 
 
 @main.command()

@@ -99,6 +99,16 @@ class FeatureConfig:
         """Upper edge of the mel filterbank in Hz."""
         return float(self.sample_rate) / 2 if self.fmax is None else float(self.fmax)
 
+    def bandwidth_warning(self, input_rate: int) -> str | None:
+        """A one-line warning when audio recorded at ``input_rate`` Hz lacks part of the band the
+        features read (its Nyquist frequency is below :attr:`mel_fmax`), else ``None``."""
+        nyquist = input_rate / 2
+        if nyquist >= 0.98 * self.mel_fmax:
+            return None
+        return (f"audio recorded at {input_rate} Hz holds nothing above {nyquist:g} Hz, but this model's features "
+                f"reach {self.mel_fmax:g} Hz: expect lower accuracy (a model trained on 'train prepare --fmax "
+                f"{int(nyquist) // 1000 * 1000}' features does not have this problem)")
+
     @property
     def window_samples(self) -> int:
         """Samples in one classification window (66150 for 3 s at 22050 Hz)."""

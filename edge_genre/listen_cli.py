@@ -155,6 +155,9 @@ def listen(model: str, threads: int, device: str | None, list_devices: bool, sam
         f"({pipeline.stream.hop_frames} frames), smoothing {smooth}; Ctrl-C to stop",
         err=True,
     )
+    bandwidth = cfg.bandwidth_warning(source.sample_rate)
+    if bandwidth:
+        click.echo(f"edge-genre: warning: {source.description}: {bandwidth}", err=True)
 
     error: BaseException | None = None
     broken_pipe = False

@@ -47,6 +47,33 @@ def test_json_lines_for_every_good_file_and_errors_for_bad_ones(files, tmp_path)
     assert "2 of 5 files could not be classified" in res.stderr
 
 
+def test_low_sample_rate_files_get_one_bandwidth_warning_per_rate(files, write_audio, rng):
+    from edge_genre import GenreClassifier
+
+    config = GenreClassifier("int8").config
+    other = write_audio("short2.wav", (0.1 * rng.standard_normal(3 * 16000)).astype(np.float32), 16000)
+    res = run("classify", files["short"], other, files["stereo48"])
+    assert res.exit_code == 0
+    warnings = [line for line in res.stderr.splitlines() if "warning" in line]
+    if config.mel_fmax > 8000:  # the model reads above what 16 kHz audio holds
+        assert len(warnings) == 1 and f"{files['short']}: audio recorded at 16000 Hz holds nothing above 8000 Hz" in warnings[0]
+        assert "--fmax 8000" in warnings[0]
+    else:
+        assert warnings == []
+    assert len(res.stdout.splitlines()) == 3  # a warning, not an error
+
+
+def test_bandwidth_warning_follows_the_feature_band():
+    from edge_genre.config import FeatureConfig
+
+    assert FeatureConfig().bandwidth_warning(44100) is None
+    assert FeatureConfig().bandwidth_warning(22050) is None
+    assert "nothing above 8000 Hz" in FeatureConfig().bandwidth_warning(16000)
+    assert "nothing above 4000 Hz" in FeatureConfig().bandwidth_warning(8000)
+    assert FeatureConfig(fmax=8000.0).bandwidth_warning(16000) is None
+    assert "--fmax 4000" in FeatureConfig(fmax=8000.0).bandwidth_warning(8000)
+
+
 def test_silent_clip_is_silence(files):
     res = run("classify", files["silent"])
     assert res.exit_code == 0

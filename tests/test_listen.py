@@ -627,6 +627,15 @@ def test_cli_file_text_output_and_duration(model, rng, write_audio):
     assert usage.exit_code == 2 and "--device" in usage.stderr
 
 
+def test_cli_warns_when_the_source_rate_cannot_fill_the_models_band(model, rng, write_audio):
+    path = write_audio("x16k.wav", music(rng, 4.0, sr=16000), 16000)
+    result = invoke("listen", "--model", model, "--file", path, "--no-realtime", "--json")
+    assert result.exit_code == 0, result.output
+    expected = GenreClassifier(model).config.bandwidth_warning(16000)
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert warnings == ([f"edge-genre: warning: x16k.wav (16000 Hz, 1 ch): {expected}"] if expected else [])
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signals_end_cleanly_with_summary(model, rng, write_audio, sig):
     """systemd stop (SIGTERM) and Ctrl-C (SIGINT): exit 0, parseable stdout, summary."""
