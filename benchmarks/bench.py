@@ -496,8 +496,9 @@ def measure_peak(threads: int, n: int = 512, reps: int = 10) -> tuple[float | No
 
 def bench_dsp(y: np.ndarray, config: FeatureConfig, hop_seconds: float, repeat: int, warmup: int,
               notes: list[str], budget_s: float | None = TIME_BUDGET_S) -> dict[str, Any]:
-    """MFCC per window: edge_genre batch and streaming, librosa and python_speech_features."""
-    from edge_genre.dsp import mfcc
+    """The model's features per window (MFCC or log-mel): edge_genre batch and streaming, librosa,
+    and python_speech_features' MFCC."""
+    from edge_genre.dsp import window_features
     from edge_genre.streaming import StreamingMFCC
 
     sr, n = config.sample_rate, config.window_samples
@@ -506,7 +507,7 @@ def bench_dsp(y: np.ndarray, config: FeatureConfig, hop_seconds: float, repeat: 
                               "librosa": empty_stats(), "psf": empty_stats()}
 
     def edge(i: int) -> None:
-        mfcc(windows[i % len(windows)], sr, config)
+        window_features(windows[i % len(windows)], config)
 
     result["edge_genre_batch"] = latency_stats(time_calls(edge, repeat, warmup, budget_s))
 
@@ -522,18 +523,23 @@ def bench_dsp(y: np.ndarray, config: FeatureConfig, hop_seconds: float, repeat: 
         import librosa
 
         def librosa_mfcc(w: np.ndarray) -> np.ndarray:
-            # = librosa.feature.mfcc(y=w, sr=sr, ...) with the model's top_db (mfcc() itself has no top_db).
+            # = librosa.feature.mfcc(y=w, sr=sr, ...) with the model's top_db (mfcc() itself has no top_db);
+            # the model's own front end (log-mel, level centring) when it is not a plain MFCC.
             mel = librosa.feature.melspectrogram(y=w, sr=sr, n_fft=config.n_fft, hop_length=config.hop_length,
                                                  n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax)
-            return librosa.feature.mfcc(S=librosa.power_to_db(mel, top_db=config.top_db), n_mfcc=config.n_mfcc)
+            db = librosa.power_to_db(mel, top_db=config.top_db)
+            if config.normalization == "level":
+                db = db - db.mean()
+            return librosa.feature.mfcc(S=db, n_mfcc=config.n_mfcc) if config.kind == "mfcc" else db
 
         def ref(i: int) -> None:
             librosa_mfcc(windows[i % len(windows)])
 
         result["librosa"] = latency_stats(time_calls(ref, repeat, max(2, warmup), budget_s))
-        if config.kind == "mfcc":
+        if config.normalization != "window":
             theirs = librosa_mfcc(windows[0]).T
-            result["max_abs_diff_vs_librosa"] = _r(float(np.max(np.abs(mfcc(windows[0], sr, config) - theirs))))
+            ours = window_features(windows[0], config)
+            result["max_abs_diff_vs_librosa"] = _r(float(np.max(np.abs(ours - theirs))))
     else:
         notes.append("librosa not installed: DSP comparison with librosa skipped")
     if _installed("python_speech_features"):
@@ -667,6 +673,8 @@ wins = [y[i * n:(i + 1) * n] for i in range(len(y) // n)] or [np.pad(y, (0, n - 
 def feats(w):
     kw = dict(n_fft=cfg['n_fft'], hop_length=cfg['hop_length'], n_mels=cfg['n_mels'], fmin=cfg['fmin'], fmax=cfg['fmax'])
     db = librosa.power_to_db(librosa.feature.melspectrogram(y=w, sr=sr, **kw), top_db=cfg['top_db'])
+    if cfg['normalization'] == 'level':
+        db = db - db.mean()
     f = (librosa.feature.mfcc(S=db, n_mfcc=cfg['n_mfcc']) if cfg['kind'] == 'mfcc' else db).T
     if cfg['normalization'] == 'window':
         f = (f - f.mean(0)) / np.maximum(f.std(0), 1e-5)
@@ -1284,13 +1292,13 @@ def report_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     def add(section, metric, value, target=None, key=None):
         rows.append((section, metric, value, target or "", _status(t.get(key)) if key else ""))
 
-    add("DSP", "edge_genre MFCC, 3-s window (p50/p95/p99)", _lat(d["edge_genre_batch"]))
+    add("DSP", "edge_genre front end, 3-s window (p50/p95/p99)", _lat(d["edge_genre_batch"]))
     add("DSP", f"edge_genre streaming, per hop ({d['stream_frames_per_hop'] or '-'} frames)", _lat(d["edge_genre_stream"]))
-    add("DSP", "librosa MFCC, 3-s window", _lat(d["librosa"]))
+    add("DSP", "librosa front end, 3-s window", _lat(d["librosa"]))
     add("DSP", "python_speech_features MFCC, 3-s window", _lat(d["psf"]))
     add("DSP", "speedup vs librosa / psf (batch)", f"{_fmt(d['speedup_vs_librosa'], 'x')} / {_fmt(d['speedup_vs_psf'], 'x')}")
     add("DSP", "streaming hop vs librosa window", _fmt(d["stream_speedup_vs_librosa"], "x"))
-    add("DSP", "max |edge_genre - librosa| MFCC", _fmt(d["max_abs_diff_vs_librosa"]))
+    add("DSP", "max |edge_genre - librosa| features", _fmt(d["max_abs_diff_vs_librosa"]))
     add("Inference", "int8 TFLite predict (p50/p95/p99)", _lat(inf["int8"]))
     add("Inference", "float TFLite predict", _lat(inf["float"]))
     add("Inference", "Keras predict_on_batch", _lat(inf["keras"]))
@@ -1397,9 +1405,9 @@ def format_markdown(r: dict[str, Any]) -> str:
 def plot_bars(r: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """(group, label, stats) of every latency that was measured, in plot order."""
     d, inf, e2e = r["dsp"], r["inference"], r["e2e"]
-    bars = [("DSP", "edge_genre MFCC (3-s window)", d["edge_genre_batch"]),
+    bars = [("DSP", "edge_genre front end (3-s window)", d["edge_genre_batch"]),
             ("DSP", "edge_genre streaming (hop)", d["edge_genre_stream"]),
-            ("DSP", "librosa MFCC (3-s window)", d["librosa"]),
+            ("DSP", "librosa front end (3-s window)", d["librosa"]),
             ("DSP", "python_speech_features (3-s window)", d["psf"]),
             ("Inference", "int8 TFLite", inf["int8"]), ("Inference", "float TFLite", inf["float"]),
             ("Inference", "Keras predict_on_batch", inf["keras"]), ("Inference", "Keras tf.function", inf["keras_graph"]),
