@@ -727,7 +727,7 @@ def bench_memory(model_path: Path, clip: Path, threads: int) -> tuple[dict[str, 
 
 
 def bench_alt_pipeline(mode: str, model_path: Path, clip: Path, config: FeatureConfig, threads: int) -> tuple[dict[str, Any], str]:
-    """Peak RSS and wall time of librosa.load + librosa MFCC + (Keras predict | tf.lite float) in a fresh process."""
+    """Peak RSS and wall time of librosa.load + librosa features + (Keras predict | tf.lite float) in a fresh process."""
     out, wall, err = run_python(MAXRSS_HELPER + ALT_SCRIPT, [mode, str(model_path), str(clip), json.dumps(config.to_dict()), str(threads)],
                                 threads)
     if out is None:
@@ -1138,11 +1138,11 @@ def run_benchmark(model: str | os.PathLike = "int8", *, float_model: str | os.Pa
             if missing:
                 notes.append(f"{' and '.join(missing)} not installed: TF + librosa pipeline memory skipped")
             elif keras_path is not None:
-                memory["alt_pipeline"] = "librosa.load + librosa.feature.mfcc + Keras model.predict (TensorFlow)"
+                memory["alt_pipeline"] = "librosa.load + librosa front end + Keras model.predict (TensorFlow)"
                 alt, err = bench_alt_pipeline("keras", keras_path, clip30, config, threads)
                 memory.update(alt)
             elif clf_float is not None:
-                memory["alt_pipeline"] = "librosa.load + librosa.feature.mfcc + tf.lite.Interpreter float model (TensorFlow; no Keras model given)"
+                memory["alt_pipeline"] = "librosa.load + librosa front end + tf.lite.Interpreter float model (TensorFlow; no Keras model given)"
                 alt, err = bench_alt_pipeline("tflite", clf_float.path, clip30, config, threads)
                 memory.update(alt)
             else:
