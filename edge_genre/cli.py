@@ -96,22 +96,43 @@ THREADS_OPTION = click.option("--threads", default=1, show_default=True, type=cl
 
 @main.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--kind", type=click.Choice(["mfcc", "logmel"]), default="mfcc", show_default=True)
+@click.option("--kind", type=click.Choice(["mfcc", "logmel"]), default=None,
+              help="mfcc (13 coefficients) or logmel (128 bands) over the whole file [default: mfcc].")
+@click.option("--model", "-m", default=None, metavar="int8|float|PATH",
+              help="Instead: exactly what this model sees, its own front end (from the model file) "
+                   "on consecutive 3-s windows, shape windows x frames x features.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), help="Write the matrix in NumPy .npy format (frames x coefficients) to exactly this path.")
 @click.option("--json", "as_json", is_flag=True, help="Print shape and summary statistics as JSON.")
-def features(path: Path, kind: str, out: Path | None, as_json: bool) -> None:
+def features(path: Path, kind: str | None, model: str | None, out: Path | None, as_json: bool) -> None:
     """Compute MFCC (or log-mel) features of an audio file with the NumPy front end.
 
     The file is decoded, downmixed and resampled to 22050 Hz, then analysed with
     n_fft 2048 / hop 512 / 128 mel bands, exactly like librosa.feature.mfcc.
+    With --model, the model's own feature configuration is used instead (the
+    shipped model: 40 level-centred log-mel bands) window by window, as
+    'classify' computes them.
     """
     from .audio import load_audio
     from .config import FeatureConfig
-    from .dsp import log_mel, mfcc
+    from .dsp import log_mel, mfcc, window_features
 
-    config = FeatureConfig(kind=kind)
-    y = load_audio(path, sr=config.sample_rate)
-    feats = (mfcc if kind == "mfcc" else log_mel)(y, config.sample_rate, config)
+    if model is not None and kind is not None:
+        fail("--kind and --model exclude each other: a model brings its own front end")
+    if model is not None:
+        from .model_io import read_model_info
+
+        config = read_model_info(model).config
+        kind = config.kind
+        y = load_audio(path, sr=config.sample_rate)
+        n = config.window_samples
+        if y.size < n:
+            y = np.pad(y, (0, n - y.size))
+        feats = np.stack([window_features(y[i : i + n], config) for i in range(0, y.size - n + 1, n)])
+    else:
+        kind = kind or "mfcc"
+        config = FeatureConfig(kind=kind)
+        y = load_audio(path, sr=config.sample_rate)
+        feats = (mfcc if kind == "mfcc" else log_mel)(y, config.sample_rate, config)
     if out is not None:
         try:
             with open(out, "wb") as f:  # np.save(path) would append ".npy" to other names
@@ -120,14 +141,20 @@ def features(path: Path, kind: str, out: Path | None, as_json: bool) -> None:
             fail(f"cannot write {out}: {exc.strerror or exc}")
     summary = {
         "file": str(path), "kind": kind, "seconds": round(y.size / config.sample_rate, 3),
-        "shape": list(feats.shape), "mean": [round(float(v), 3) for v in feats.mean(axis=0)],
+        "shape": list(feats.shape),
+        "mean": [round(float(v), 3) for v in feats.reshape(-1, feats.shape[-1]).mean(axis=0)],
     }
+    if model is not None:
+        summary["model"] = str(model)
+        summary["feature_config"] = config.to_dict()
     if out is not None:
         summary["out"] = str(out)
     if as_json:
         click.echo(json.dumps(summary))
     else:
-        click.echo(f"{path}: {summary['seconds']} s -> {kind} {feats.shape[0]} frames x {feats.shape[1]}"
+        shape = (f"{feats.shape[0]} windows x {feats.shape[1]} frames x {feats.shape[2]}" if feats.ndim == 3
+                 else f"{feats.shape[0]} frames x {feats.shape[1]}")
+        click.echo(f"{path}: {summary['seconds']} s -> {kind} {shape}"
                    + (f", written to {out}" if out else ""))
         click.echo("mean per coefficient: " + " ".join(f"{v:.1f}" for v in summary["mean"]))
 

@@ -174,3 +174,25 @@ def test_top_level_help_lists_lazy_commands_without_importing_them():
             "print(sorted(m for m in ('train.cli', 'benchmarks.bench_cli', 'firmware_export.cli', 'tensorflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_features_of_a_model_are_what_it_sees(clip, tmp_path):
+    from edge_genre import window_features
+    from edge_genre.model_io import read_model_info
+
+    config = read_model_info("int8").config
+    out = tmp_path / "model_feats.npy"
+    result = invoke("features", clip, "--model", "int8", "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    y = load_audio(clip)
+    expected = window_features(np.pad(y, (0, config.window_samples - y.size)), config)[None]
+    assert data["kind"] == config.kind and data["shape"] == list(expected.shape)
+    assert data["feature_config"] == config.to_dict()
+    np.testing.assert_array_equal(np.load(out), expected)
+    text = invoke("features", clip, "--model", "int8")
+    assert f"-> {config.kind} 1 windows x {config.n_frames} frames x {config.n_features}" in text.stdout
+
+
+def test_features_kind_and_model_exclude_each_other(clip):
+    assert_user_error(invoke("features", clip, "--model", "int8", "--kind", "mfcc"), "exclude each other")
