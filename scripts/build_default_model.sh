@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds the shipped default models (edge_genre/models/genre_crnn_{int8,float}.tflite) and the
 # figures of edge_genre/models/MODEL_CARD.md, with this project's own commands, on gtzan-mini.
-# Usage: scripts/build_default_model.sh [DATA_DIR] [WORK_DIR]     (~60 min on 2 CPU cores)
+# Usage: scripts/build_default_model.sh [DATA_DIR] [WORK_DIR]     (~40 min on 2 CPU cores)
 set -euo pipefail
 DATA=${1:-../shared/data/gtzan-mini}
 W=${2:-runs/default}
