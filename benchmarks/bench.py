@@ -522,9 +522,9 @@ def bench_dsp(y: np.ndarray, config: FeatureConfig, hop_seconds: float, repeat: 
     if _installed("librosa"):
         import librosa
 
-        def librosa_mfcc(w: np.ndarray) -> np.ndarray:
-            # = librosa.feature.mfcc(y=w, sr=sr, ...) with the model's top_db (mfcc() itself has no top_db);
-            # the model's own front end (log-mel, level centring) when it is not a plain MFCC.
+        def librosa_features(w: np.ndarray) -> np.ndarray:
+            # The model's front end in librosa: librosa.feature.mfcc(y=w, sr=sr, ...) with the model's
+            # top_db (mfcc() itself has no top_db), or the log-mel; level centring when the model uses it.
             mel = librosa.feature.melspectrogram(y=w, sr=sr, n_fft=config.n_fft, hop_length=config.hop_length,
                                                  n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax)
             db = librosa.power_to_db(mel, top_db=config.top_db)
@@ -533,11 +533,11 @@ def bench_dsp(y: np.ndarray, config: FeatureConfig, hop_seconds: float, repeat: 
             return librosa.feature.mfcc(S=db, n_mfcc=config.n_mfcc) if config.kind == "mfcc" else db
 
         def ref(i: int) -> None:
-            librosa_mfcc(windows[i % len(windows)])
+            librosa_features(windows[i % len(windows)])
 
         result["librosa"] = latency_stats(time_calls(ref, repeat, max(2, warmup), budget_s))
         if config.normalization != "window":
-            theirs = librosa_mfcc(windows[0]).T
+            theirs = librosa_features(windows[0]).T
             ours = window_features(windows[0], config)
             result["max_abs_diff_vs_librosa"] = _r(float(np.max(np.abs(ours - theirs))))
     else:

@@ -456,14 +456,8 @@ class MicrophoneSource(AudioSource):
         far; one recorded after the consumer's snapshot of ``written`` belongs to the next read.
         """
         gaps, lost = self._gaps, 0
-        taken = 0
-        for at, frames in list(gaps):
-            if at > upto:
-                break
-            lost += frames
-            taken += 1
-        if taken:
-            del gaps[:taken]
+        while gaps and gaps[0][0] <= upto:
+            lost += gaps.pop(0)[1]
         return lost
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:

@@ -30,6 +30,20 @@ def rms_dbfs(y: np.ndarray) -> float:
     return 20.0 * np.log10(rms) if rms > 0 else float("-inf")
 
 
+def window_starts(n_samples: int, config: FeatureConfig, hop_seconds: float | None = None) -> list[int]:
+    """First samples of the windows :meth:`GenreClassifier.classify` uses for ``n_samples``.
+
+    Without a hop, windows are consecutive and non-overlapping (ten per 30-s clip, as in
+    training). With a hop, it is rounded to whole frames exactly as the streaming path does,
+    so the windows line up with ``edge-genre listen``.
+    """
+    n_window = config.window_samples
+    hop = n_window if hop_seconds is None else hop_frames_for(hop_seconds, config) * config.hop_length
+    if n_samples <= n_window:
+        return [0]
+    return list(range(0, n_samples - n_window + 1, hop))
+
+
 @dataclass
 class WindowResult:
     """Classification of one window."""
@@ -161,17 +175,8 @@ class GenreClassifier:
         return out[0] if single else out
 
     def window_starts(self, n_samples: int, hop_seconds: float | None = None) -> list[int]:
-        """First samples of the windows :meth:`classify` uses for a signal of ``n_samples``.
-
-        Without a hop, windows are consecutive and non-overlapping (ten per 30-s clip, as in
-        training). With a hop, it is rounded to whole frames exactly as the streaming path does,
-        so the windows line up with ``edge-genre listen``.
-        """
-        n_window = self.config.window_samples
-        hop = n_window if hop_seconds is None else hop_frames_for(hop_seconds, self.config) * self.config.hop_length
-        if n_samples <= n_window:
-            return [0]
-        return list(range(0, n_samples - n_window + 1, hop))
+        """First samples of the windows :meth:`classify` uses (see :func:`window_starts`)."""
+        return window_starts(n_samples, self.config, hop_seconds)
 
     def classify(self, y: np.ndarray, sr: int, hop_seconds: float | None = None) -> ClipResult:
         """Classify a mono signal: per-window results and the clip's mean over non-silent windows.

@@ -109,7 +109,7 @@ def features(path: Path, kind: str | None, model: str | None, out: Path | None, 
     The file is decoded, downmixed and resampled to 22050 Hz, then analysed with
     n_fft 2048 / hop 512 / 128 mel bands, exactly like librosa.feature.mfcc.
     With --model, the model's own feature configuration is used instead (the
-    shipped model: 40 level-centred log-mel bands) window by window, as
+    shipped model: 64 level-centred log-mel bands) window by window, as
     'classify' computes them.
     """
     from .audio import load_audio
@@ -119,15 +119,15 @@ def features(path: Path, kind: str | None, model: str | None, out: Path | None, 
     if model is not None and kind is not None:
         fail("--kind and --model exclude each other: a model brings its own front end")
     if model is not None:
+        from .classifier import window_starts
         from .model_io import read_model_info
 
         config = read_model_info(model).config
         kind = config.kind
         y = load_audio(path, sr=config.sample_rate)
         n = config.window_samples
-        if y.size < n:
-            y = np.pad(y, (0, n - y.size))
-        feats = np.stack([window_features(y[i : i + n], config) for i in range(0, y.size - n + 1, n)])
+        y = np.pad(y, (0, max(0, n - y.size)))
+        feats = np.stack([window_features(y[i : i + n], config) for i in window_starts(y.size, config)])
     else:
         kind = kind or "mfcc"
         config = FeatureConfig(kind=kind)

@@ -7,9 +7,8 @@ DATA=${1:-../shared/data/gtzan-mini}
 W=${2:-runs/default}
 # Front end: 64 log-mel bands over the full band, each window's mean level subtracted (gain-invariant).
 FRONT_END=(--kind logmel --n-mels 64 --normalization level)
-COPIES=${AUGMENT_COPIES:-4}
 RECIPE=(--model crnn --dropout --lr 0.001 --epochs 100 --batch-size 32 --lstm-units 40 --seed 0
-        --augment robust --augment-copies "$COPIES")
+        --augment robust --augment-copies 4)
 
 edge-genre train prepare --data "$DATA" --out "$W/features" "${FRONT_END[@]}"
 # The shipped model: trained on 70 clips; the two highest-numbered clips of each genre are held out
