@@ -71,6 +71,21 @@ def test_parse_augment():
         parse_augment("gain,hiss")
     d = r.to_dict()
     assert d["spec"] == "robust" and d["copies"] == 3 and "noise-white|noise-pink|noise-babble" in d["slots"]
+    assert d["slot_p"] == [0.5] * 5
+
+
+def test_augment_slot_probability():
+    r = parse_augment("gain,reverb@0.9,noise-white|noise-white|noise-pink")
+    assert r.slots[1] == ("reverb",) and r.to_dict()["slot_p"] == [0.5, 0.9, 0.5]
+    rng = np.random.default_rng(0)
+    chains = [r.sample_chain(rng) for _ in range(2000)]
+    used = {name: sum(any(step[0] == name for step in c) for c in chains) / len(chains)
+            for name in ("gain", "reverb", "noise-white", "noise-pink")}
+    assert 0.86 < used["reverb"] < 0.94 and 0.45 < used["gain"] < 0.60  # gain: 0.5, plus the at-least-one rule
+    assert 1.6 < used["noise-white"] / used["noise-pink"] < 2.5  # a name given twice is picked twice as often
+    for bad in ("reverb@1.5", "reverb@0", "reverb@often"):
+        with pytest.raises(ValueError, match="probability after '@'"):
+            parse_augment(bad)
 
 
 def test_augmentation_never_touches_valid_or_test_windows_and_is_reproducible(dataset):

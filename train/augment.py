@@ -9,9 +9,11 @@ The augmented windows are appended to the fold's clean training windows;
 validation and test windows are never read or changed.
 
 A recipe is a list of *slots*; each slot is one degradation or a set of
-alternatives (``noise-white|noise-pink``). For each copy every slot is used
-with probability ``p`` (at least one slot per copy), one alternative is picked
-and its strength drawn from the degradation's training range; the chosen
+alternatives (``noise-white|noise-pink``; a name given twice is picked twice as
+often). For each copy every slot is used with probability ``p``, or with its
+own probability when the slot ends in ``@P`` (``reverb@0.75``), at least one
+slot per copy; one alternative is picked and its strength drawn from the
+degradation's training range; the chosen
 steps run in chain order (room, noise, microphone, gain, rate, file). The
 random stream of a copy depends only on (seed, clip id, copy index), so
 results do not depend on the fold, the order of work or the number of
@@ -57,15 +59,22 @@ class AugmentRecipe:
     copies: int = 2
     p: float = DEFAULT_P
     seed: int = 0
+    slot_p: tuple[float | None, ...] = ()  # per-slot probability (None or absent: ``p``)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["slots"] = ["|".join(s) for s in self.slots]
+        d["slot_p"] = [self.probability(i) for i in range(len(self.slots))]
         return d
+
+    def probability(self, slot: int) -> float:
+        """How often slot ``slot`` is used in a copy."""
+        own = self.slot_p[slot] if slot < len(self.slot_p) else None
+        return self.p if own is None else own
 
     def sample_chain(self, rng: np.random.Generator) -> list[tuple[str, float]]:
         """The (name, strength) steps of one augmented copy."""
-        used = [i for i in range(len(self.slots)) if rng.random() < self.p]
+        used = [i for i in range(len(self.slots)) if rng.random() < self.probability(i)]
         if not used:
             used = [int(rng.integers(len(self.slots)))]
         steps = []
@@ -77,22 +86,41 @@ class AugmentRecipe:
 
 
 def parse_augment(spec: str, copies: int = 2, seed: int = 0, p: float = DEFAULT_P) -> AugmentRecipe:
-    """``robust``, ``paper`` or a comma list of degradation names (``a|b`` = one of a, b)."""
+    """``robust``, ``paper`` or a comma list of slots.
+
+    A slot is a degradation name or alternatives ``a|b`` (one of a, b per copy),
+    optionally ending in ``@P``, the probability that a copy uses the slot
+    (default ``p``): ``"bandlimit,noise-white|noise-pink,reverb@0.75"``.
+    """
     spec = spec.strip()
     if copies < 1:
         raise ValueError(f"augment copies must be at least 1, got {copies}")
     if spec in RECIPES:
-        slots = RECIPES[spec]
-    else:
-        slots = tuple(tuple(n.strip() for n in item.split("|")) for item in spec.split(",") if item.strip())
-        if not slots:
-            raise ValueError("empty --augment spec")
-        for slot in slots:
-            for name in slot:
-                if name not in degrade.DEGRADATIONS:
-                    raise ValueError(f"unknown degradation {name!r} in --augment; choose from "
-                                     f"{', '.join(list(RECIPES) + list(degrade.DEGRADATIONS))}")
-    return AugmentRecipe(spec, slots, copies, p, seed)
+        return AugmentRecipe(spec, RECIPES[spec], copies, p, seed)
+    slots, slot_p = [], []
+    for item in (i.strip() for i in spec.split(",")):
+        if not item:
+            continue
+        names, _, prob = item.partition("@")
+        if prob:
+            try:
+                value = float(prob)
+            except ValueError:
+                value = -1.0
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"slot {item!r} in --augment: the probability after '@' must be in (0, 1]")
+            slot_p.append(value)
+        else:
+            slot_p.append(None)
+        slot = tuple(n.strip() for n in names.split("|"))
+        for name in slot:
+            if name not in degrade.DEGRADATIONS:
+                raise ValueError(f"unknown degradation {name!r} in --augment; choose from "
+                                 f"{', '.join(list(RECIPES) + list(degrade.DEGRADATIONS))}")
+        slots.append(slot)
+    if not slots:
+        raise ValueError("empty --augment spec")
+    return AugmentRecipe(spec, tuple(slots), copies, p, seed, tuple(slot_p))
 
 
 def augment_clip(y: np.ndarray, config: FeatureConfig, recipe: AugmentRecipe, clip_id: str

@@ -118,7 +118,8 @@ def _fit_config(**kw):
 @click.option("--augment", default=None, metavar="SPEC",
               help="Add degraded copies of the training clips: 'robust' (random combinations of bandlimit, "
                    "noise-white|pink|babble, gain, reverb, mic-eq), 'paper' (time-stretch, pitch-shift, noise) "
-                   "or a comma list of degradation names ('a|b': one of a, b). Never touches valid/test windows.")
+                   "or a comma list of degradation names ('a|b': one of a, b; 'name@0.8': used in 80 % of the copies "
+                   "instead of 50 %). Never touches valid/test windows.")
 @click.option("--augment-copies", type=click.IntRange(1), default=2, show_default=True,
               help="Degraded copies per training clip (with --augment).")
 def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augment_copies: int, **kw) -> None:
