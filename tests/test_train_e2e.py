@@ -79,12 +79,14 @@ def test_prepare_records_an_absolute_source_so_augmentation_works_from_any_direc
 
     monkeypatch.chdir(synthetic_gtzan.parent)
     res = CliRunner().invoke(main, ["train", "prepare", "--data", synthetic_gtzan.name, "--out", str(tmp_path / "f"),
-                                    "--kind", "logmel", "--n-mels", "40", "--normalization", "level"])
+                                    "--kind", "logmel", "--n-mels", "40", "--normalization", "level", "--top-db", "50"])
     assert res.exit_code == 0, res.output
     fs = FeatureSet.load(tmp_path / "f")
     assert Path(fs.source).is_absolute() and Path(fs.source).is_dir()
-    assert (fs.config.kind, fs.config.n_mels, fs.config.normalization) == ("logmel", 40, "level")
+    assert (fs.config.kind, fs.config.n_mels, fs.config.normalization, fs.config.top_db) == ("logmel", 40, "level", 50.0)
     assert fs.x.shape[1:] == (130, 40)
+    # the floor: no value more than top_db below its window's maximum (before level centring shifted both)
+    assert (fs.x.max(axis=(1, 2)) - fs.x.min(axis=(1, 2))).max() <= 50.0 + 1e-3
 
 
 def test_prepare_reports_skipped_files(synthetic_gtzan, tmp_path):

@@ -48,10 +48,13 @@ def train() -> None:
 @click.option("--fmax", type=float, default=None,
               help="Upper edge of the mel filterbank in Hz (default: half the sample rate). 8000 makes the features "
                    "blind to what a 16 kHz recording lacks.")
+@click.option("--top-db", type=click.FloatRange(0, min_open=True), default=80.0, show_default=True,
+              help="Dynamic range kept below each window's loudest log-mel value; quieter values are raised to that "
+                   "floor. Smaller values hide the quiet detail that noise and band-limiting change.")
 @click.option("--workers", type=int, default=None, help="Processes (default: all cores).")
 @click.option("--paper-json", type=click.Path(path_type=Path), default=None, help="Also write the papers' JSON (mapping/labels/mfcc).")
-def prepare(data_dir: Path, out: Path, kind: str, normalization: str, n_mels: int, fmax: float | None, workers: int | None,
-            paper_json: Path | None) -> None:
+def prepare(data_dir: Path, out: Path, kind: str, normalization: str, n_mels: int, fmax: float | None, top_db: float,
+            workers: int | None, paper_json: Path | None) -> None:
     """Cut every clip into ten 3-s windows and cache their features.
 
     Features come from edge_genre's own front end (the code the device runs).
@@ -61,7 +64,7 @@ def prepare(data_dir: Path, out: Path, kind: str, normalization: str, n_mels: in
     from .dataset import prepare_features
 
     try:
-        config = FeatureConfig(kind=kind, normalization=normalization, n_mels=n_mels, fmax=fmax)
+        config = FeatureConfig(kind=kind, normalization=normalization, n_mels=n_mels, fmax=fmax, top_db=top_db)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     with warnings.catch_warnings():
