@@ -146,7 +146,8 @@ def test_fit_with_augment_then_robustness_report(dataset, tmp_path):
     assert res.exit_code == 0, res.output
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["config"]["extra"]["augment"] == {"spec": "gain,noise-white|noise-pink", "copies": 1, "p": 0.5,
-                                                     "seed": 0, "slots": ["gain", "noise-white|noise-pink"]}
+                                                     "seed": 0, "slots": ["gain", "noise-white|noise-pink"],
+                                                     "slot_p": [0.5, 0.5]}
     assert metrics["sizes"]["test"] > 0
 
     out = tmp_path / "rob"
