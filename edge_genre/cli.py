@@ -259,7 +259,9 @@ def info(model: str, as_json: bool) -> None:
     click.echo(f"labels      {', '.join(clf.labels)}")
     cfg = clf.config
     click.echo(f"features    {cfg.kind} {cfg.feature_shape[0]}x{cfg.feature_shape[1]} @ {cfg.sample_rate} Hz, n_fft {cfg.n_fft}, "
-               f"hop {cfg.hop_length}, {cfg.n_mels} mels, window {cfg.window_seconds:g} s, normalization {cfg.normalization}")
+               f"hop {cfg.hop_length}, {cfg.n_mels} mels {cfg.fmin:g}-{cfg.mel_fmax:g} Hz, "
+               f"floor {'none' if cfg.top_db is None else f'{cfg.top_db:g} dB'}, window {cfg.window_seconds:g} s, "
+               f"normalization {cfg.normalization}")
     for key in ("architecture", "trained_on", "split"):
         if desc.get(key):
             click.echo(f"{key:<11} {desc[key]}")

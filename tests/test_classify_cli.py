@@ -114,3 +114,14 @@ def test_info_json():
     assert desc["input"]["dtype"] == "int8" and len(desc["labels"]) == 10
     assert "DELEGATE" not in desc["ops"] and "UNIDIRECTIONAL_SEQUENCE_LSTM" in desc["ops"]
     assert len(desc["held_out_clips"]) == 20
+
+
+def test_info_text_names_the_whole_front_end():
+    # The band, the dB floor and the normalisation change the features: info must show all three.
+    from edge_genre import GenreClassifier
+
+    cfg = GenreClassifier().config
+    line = next(l for l in run("info").stdout.splitlines() if l.startswith("features"))
+    floor = "none" if cfg.top_db is None else f"{cfg.top_db:g} dB"
+    assert f"{cfg.fmin:g}-{cfg.mel_fmax:g} Hz" in line and f"floor {floor}" in line
+    assert f"normalization {cfg.normalization}" in line
