@@ -209,3 +209,45 @@ def test_original_au_layout(tmp_path):
         sf.write(tmp_path / "genres" / genre / f"{genre}.00000.au", _clip("blues", 0, 3.5), SR, format="AU", subtype="PCM_16")
     clips, labels = discover_clips(tmp_path)
     assert labels == ("jazz", "pop") and [c.clip_id for c in clips] == ["jazz.00000", "pop.00000"]
+
+
+def test_kfold_only_folds_and_resume(tmp_path, trained):
+    """A recipe can be screened on one fold, and an interrupted k-fold run resumed without
+    training its finished folds again (the partition is the full run's)."""
+    work, _, _ = trained
+    runner = CliRunner()
+    run = tmp_path / "cv"
+    base = ["train", "fit", "--features", str(work / "feat"), "--split", "kfold", "--folds", "3", "--epochs", "2",
+            "--lstm-units", "4", "--out", str(run), "--quiet"]
+    res = runner.invoke(main, [*base, "--only-folds", "1"])
+    assert res.exit_code == 0, res.output
+    assert "1 of 3 folds (fold1)" in res.output
+    assert sorted(p.name for p in run.iterdir() if p.is_dir()) == ["fold1"]
+    agg = json.loads((run / "metrics.json").read_text())
+    assert (agg["folds"], agg["folds_run"], agg["folds_total"]) == (1, ["fold1"], 3)
+    assert "1 of the 3 folds" in (run / "summary.md").read_text()
+    fold1_test = json.loads((run / "fold1" / "run.json").read_text())["clips"]["test"]
+    stamp = (run / "fold1" / "model.keras").stat().st_mtime_ns
+
+    res = runner.invoke(main, [*base, "--resume"])
+    assert res.exit_code == 0, res.output
+    assert (run / "fold1" / "model.keras").stat().st_mtime_ns == stamp  # kept, not retrained
+    agg = json.loads((run / "metrics.json").read_text())
+    assert agg["folds_run"] == ["fold0", "fold1", "fold2"] and agg["folds"] == 3
+    assert json.loads((run / "fold1" / "run.json").read_text())["clips"]["test"] == fold1_test
+    tests = [set(json.loads((run / f / "run.json").read_text())["clips"]["test"]) for f in ("fold0", "fold1", "fold2")]
+    assert not (tests[0] & tests[1] or tests[0] & tests[2] or tests[1] & tests[2])
+
+    # another recipe in the same directory is trained again, never mixed with the old folds
+    res = runner.invoke(main, [*base, "--lstm-units", "5", "--only-folds", "1", "--resume"])
+    assert res.exit_code == 0, res.output
+    assert (run / "fold1" / "model.keras").stat().st_mtime_ns != stamp
+
+
+@pytest.mark.parametrize("value, message", [("3", "the folds are 0-2"), ("a", "expected fold indices")])
+def test_only_folds_bad_values(trained, tmp_path, value, message):
+    work, _, _ = trained
+    res = CliRunner().invoke(main, ["train", "fit", "--features", str(work / "feat"), "--split", "kfold", "--folds", "3",
+                                    "--epochs", "1", "--out", str(tmp_path / "r"), "--only-folds", value])
+    assert res.exit_code == 2 and message in res.output, res.output
+    assert not (tmp_path / "r").exists()

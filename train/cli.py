@@ -125,7 +125,14 @@ def _fit_config(**kw):
                    "instead of 50 %). Never touches valid/test windows.")
 @click.option("--augment-copies", type=click.IntRange(1), default=2, show_default=True,
               help="Degraded copies per training clip (with --augment).")
-def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augment_copies: int, **kw) -> None:
+@click.option("--only-folds", default=None, metavar="I,J",
+              help="With --split kfold: train only these folds (0-based) of the same partition, e.g. '0' to "
+                   "screen a recipe on one fold; the summary says it is not the full estimate.")
+@click.option("--resume", is_flag=True,
+              help="Keep the folds already trained in --out with the same recipe and features (an interrupted "
+                   "k-fold run, or --only-folds runs completed later) instead of training them again.")
+def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augment_copies: int,
+        only_folds: str | None, resume: bool, **kw) -> None:
     """Train a model and write a run directory with metrics, plots and the model.
 
     metrics.json has window- and track-level accuracy (track = argmax of the mean
@@ -149,14 +156,25 @@ def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augmen
             raise click.BadParameter(str(exc), param_hint="--augment") from None
         override = Augmenter(fs, recipe, progress=not quiet)
         cfg.extra["augment"] = recipe.to_dict()
-    metrics = run_fit(fs, cfg, out, progress=not quiet, train_override=override)
+    folds = None
+    if only_folds is not None:
+        try:
+            folds = sorted({int(part) for part in only_folds.split(",") if part.strip()})
+        except ValueError:
+            raise click.BadParameter(f"expected fold indices like '0' or '0,2', got {only_folds!r}",
+                                     param_hint="--only-folds") from None
+        if not folds:
+            raise click.BadParameter("no fold given", param_hint="--only-folds")
+    metrics = run_fit(fs, cfg, out, progress=not quiet, train_override=override, only_folds=folds, resume=resume)
     _echo_result(out, metrics)
 
 
 def _echo_result(out: Path, m: dict) -> None:
     leak = " (leaky: windows of a clip on both sides)" if m.get("leaky_split") else ""
     if "accuracy_mean" in m:
-        click.echo(f"{out}: {m['folds']}-fold window accuracy {100 * m['accuracy_mean']:.2f} ± {100 * m['accuracy_std']:.2f} %, "
+        total = m.get("folds_total", m["folds"])
+        scope = f"{total}-fold" if m["folds"] == total else f"{m['folds']} of {total} folds ({', '.join(m['folds_run'])}):"
+        click.echo(f"{out}: {scope} window accuracy {100 * m['accuracy_mean']:.2f} ± {100 * m['accuracy_std']:.2f} %, "
                    f"track accuracy {100 * m['track_accuracy_mean']:.2f} ± {100 * m['track_accuracy_std']:.2f} %{leak}")
     else:
         click.echo(f"{out}: window accuracy {100 * m['accuracy']:.2f} % ({m['windows_correct']}/{m['windows']}), "

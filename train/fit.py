@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 
 
 from . import reports
-from .dataset import FeatureSet
+from .dataset import DatasetError, FeatureSet
 from .splits import LEAKY_SPLITS, Fold, make_folds
 
 
@@ -190,11 +191,27 @@ def run_summary(m: dict, cfg: FitConfig, labels: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
+def finished_fold(fs: FeatureSet, cfg: FitConfig, fold_dir: Path) -> dict | None:
+    """The metrics of a fold already trained in ``fold_dir`` with this exact recipe and feature
+    cache (``--resume``), else ``None``."""
+    try:
+        run = json.loads((fold_dir / "run.json").read_text())
+        metrics = json.loads((fold_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    same = (run.get("fit_config") == json.loads(json.dumps(asdict(cfg))) and run.get("features") == fs.source_cache
+            and run.get("feature_config") == fs.config.to_dict() and (fold_dir / "model.keras").is_file())
+    return metrics if same else None
+
+
 def fit(fs: FeatureSet, cfg: FitConfig, out_dir: Path, progress: bool = True, strata: np.ndarray | None = None,
-        train_override=None) -> dict:
+        train_override=None, only_folds: list[int] | None = None, resume: bool = False) -> dict:
     """Train on every fold of ``cfg.split``; a multi-fold run also writes aggregate metrics.
 
     ``train_override(fold) -> (x, y)`` may supply the training windows (augmentation).
+    ``only_folds`` (indices, k-fold only) trains a subset of the folds: the same partition as the
+    full run, aggregated over the folds trained. ``resume`` keeps folds already trained in
+    ``out_dir`` with the same recipe and features instead of training them again.
     """
     out_dir = Path(out_dir)
     if strata is None and cfg.stratify == "kmeans":
@@ -202,14 +219,28 @@ def fit(fs: FeatureSet, cfg: FitConfig, out_dir: Path, progress: bool = True, st
 
         strata = kmeans_strata(fs, seed=cfg.seed, min_count=max(5, cfg.folds))
     folds = make_folds(fs, cfg.split, seed=cfg.seed, k=cfg.folds, lists_dir=cfg.split_lists, strata=strata)
+    multi = len(folds) > 1
+    if only_folds is not None:
+        if not multi:
+            raise DatasetError(f"--only-folds needs --split kfold (split {cfg.split!r} has one fold)")
+        bad = sorted(set(only_folds) - set(range(len(folds))))
+        if bad:
+            raise DatasetError(f"--only-folds {','.join(map(str, bad))}: the folds are 0-{len(folds) - 1}")
+        folds = [f for i, f in enumerate(folds) if i in set(only_folds)]
     results = []
     for fold in folds:
-        sub = out_dir if len(folds) == 1 else out_dir / fold.name
+        sub = out_dir / fold.name if multi else out_dir
+        done = finished_fold(fs, cfg, sub) if resume else None
+        if done is not None:
+            print(f"{sub}: already trained with this recipe and features, kept (--resume)", file=sys.stderr)
+            results.append(done)
+            continue
         xt, yt = train_override(fold) if train_override else (None, None)
         results.append(train_fold(fs, fold, cfg, sub, progress, xt, yt))
-    if len(folds) == 1:
+    if not multi:
         return results[0]
     agg = aggregate(results, cfg)
+    agg.update({"folds_run": [f.name for f in folds], "folds_total": cfg.folds})
     (out_dir / "metrics.json").write_text(json.dumps(agg, indent=2))
     (out_dir / "summary.md").write_text(kfold_summary(agg, cfg))
     return agg
@@ -229,12 +260,17 @@ def aggregate(results: list[dict], cfg: FitConfig) -> dict:
 
 
 def kfold_summary(agg: dict, cfg: FitConfig) -> str:
-    lines = [f"# {cfg.model}: {agg['folds']}-fold cross-validation, grouped by clip\n",
+    total = agg.get("folds_total", agg["folds"])
+    scope = (f"{total}-fold cross-validation, grouped by clip" if agg["folds"] == total else
+             f"{agg['folds']} of the {total} folds of a cross-validation grouped by clip "
+             f"({', '.join(agg['folds_run'])}; a screening run, not the full estimate)")
+    lines = [f"# {cfg.model}: {scope}\n",
              "Mean ± standard deviation over folds; each fold's test clips are unseen in training.\n",
              "| metric | mean ± std (%) |", "|---|---|"]
     for k in ("accuracy", "track_accuracy", "precision", "recall", "f1"):
         lines.append(f"| {k.replace('_', ' ')} | {100 * agg[k + '_mean']:.2f} ± {100 * agg[k + '_std']:.2f} |")
     lines += ["", "| fold | window acc. | track acc. | test windows |", "|---|---|---|---|"]
-    for i, f in enumerate(agg["per_fold"]):
-        lines.append(f"| {i} | {reports.pct(f['accuracy'])} | {reports.pct(f['track_accuracy'])} | {f['sizes']['test']} |")
+    names = agg.get("folds_run") or [f"fold{i}" for i in range(agg["folds"])]
+    for name, f in zip(names, agg["per_fold"]):
+        lines.append(f"| {name.removeprefix('fold')} | {reports.pct(f['accuracy'])} | {reports.pct(f['track_accuracy'])} | {f['sizes']['test']} |")
     return "\n".join(lines) + "\n"
