@@ -229,16 +229,21 @@ def _report(clean, gain, reverb):
 def test_robustness_compare_command_checks_the_target_against_a_baseline(tmp_path):
     from edge_genre.cli import main
 
-    for name, accs in {"plain": (0.70, 0.40, 0.65), "flat": (0.685, 0.64, 0.64), "low": (0.60, 0.58, 0.59)}.items():
+    recipes = {"plain": (0.70, 0.40, 0.65), "flat": (0.685, 0.64, 0.64), "low": (0.60, 0.58, 0.59),
+               "edge": (0.80, 0.75, 0.80)}  # edge: exactly 5 points (one clip of 20), which is within 5
+    for name, accs in recipes.items():
         (tmp_path / name).mkdir()
         (tmp_path / name / "robustness.json").write_text(json.dumps(_report(*accs)))
     res = CliRunner().invoke(main, ["train", "robustness-compare", f"plain={tmp_path / 'plain'}",
                                     str(tmp_path / "flat" / "robustness.json"), f"low={tmp_path / 'low'}",
+                                    f"edge={tmp_path / 'edge'}",
                                     "--baseline", "plain", "--out", str(tmp_path / "cmp.md")])
     assert res.exit_code == 0, res.output
     assert "| plain | +0.0 / +0.0 | -30.0 / -30.0 | no |" in res.output  # degrades too much
     assert "| flat | -1.5 / -1.5 | -4.5 / -4.5 | yes |" in res.output  # within both limits
     assert "| low | -10.0 / -10.0 | -2.0 / -2.0 | no |" in res.output  # robust, but clean fell too far
+    assert "| edge | +10.0 / +10.0 | -5.0 / -5.0 | yes |" in res.output
+    assert _report(0.80, 0.75, 0.80)["moderate"]["within_target"]
     assert (tmp_path / "cmp.md").read_text().strip() == res.output.strip()
     res = CliRunner().invoke(main, ["train", "robustness-compare", str(tmp_path / "nothing")])
     assert res.exit_code == 1 and "no robustness.json" in res.output
