@@ -223,10 +223,11 @@ def fit(fs: FeatureSet, cfg: FitConfig, out_dir: Path, progress: bool = True, st
     if only_folds is not None:
         if not multi:
             raise DatasetError(f"--only-folds needs --split kfold (split {cfg.split!r} has one fold)")
-        bad = sorted(set(only_folds) - set(range(len(folds))))
+        wanted = set(only_folds)
+        bad = sorted(wanted - set(range(len(folds))))
         if bad:
             raise DatasetError(f"--only-folds {','.join(map(str, bad))}: the folds are 0-{len(folds) - 1}")
-        folds = [f for i, f in enumerate(folds) if i in set(only_folds)]
+        folds = [f for i, f in enumerate(folds) if i in wanted]
     results = []
     for fold in folds:
         sub = out_dir / fold.name if multi else out_dir
