@@ -5,8 +5,9 @@
 set -euo pipefail
 DATA=${1:-../shared/data/gtzan-mini}
 W=${2:-runs/default}
-# Front end: 64 log-mel bands over the full band, each window's mean level subtracted (gain-invariant).
-FRONT_END=(--kind logmel --n-mels 64 --normalization level)
+# Front end: 64 log-mel bands over the full band, floored 60 dB below each window's peak, each
+# window's mean level subtracted (gain-invariant).
+FRONT_END=(--kind logmel --n-mels 64 --normalization level --top-db 60)
 RECIPE=(--model crnn --dropout --lr 0.001 --epochs 100 --batch-size 32 --lstm-units 40 --seed 0
         --augment robust --augment-copies 4)
 

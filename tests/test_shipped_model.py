@@ -110,6 +110,7 @@ def test_shipped_models_are_what_the_model_card_says():
         assert ops == EXPECTED_OPS
         assert clf.config.feature_shape == (130, 64)
         assert (clf.config.kind, clf.config.normalization, clf.config.fmax) == ("logmel", "level", None)
+        assert clf.config.top_db == 60.0
         assert clf.info.extra["architecture"] == "crnn"
     int8 = GenreClassifier("int8")
     assert int8.quantized and int8.path.stat().st_size <= 200_000
