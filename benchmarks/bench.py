@@ -286,13 +286,16 @@ def resolve_float_model(model: str | os.PathLike, float_model: str | os.PathLike
 
 
 def resolve_keras_model(path: str | os.PathLike) -> Path:
-    """A ``model.keras`` file, or a training run directory holding one."""
+    """A ``model.keras`` file, or a training run directory holding one, as an absolute path.
+
+    Absolute because the TF + librosa pipeline loads it in a child process started elsewhere.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "model.keras"
     if not path.is_file():
         raise ModelError(f"{path}: no Keras model (give a model.keras file or a training run directory)")
-    return path
+    return path.resolve()
 
 
 def load_keras(path: Path, threads: int) -> tuple[Any, Callable[[np.ndarray], Any], Callable[[np.ndarray], Any]]:
@@ -708,7 +711,8 @@ BASELINE_SCRIPT = "import json\nprint(json.dumps({'maxrss_kb': maxrss_kb()}))\n"
 
 def bench_memory(model_path: Path, clip: Path, threads: int) -> tuple[dict[str, Any], str]:
     """Peak RSS of a fresh runtime process (import, load, classify a clip) and of a bare interpreter."""
-    out, wall, err = run_python(MAXRSS_HELPER + RUNTIME_SCRIPT, [str(model_path), str(clip), str(threads)], threads)
+    out, wall, err = run_python(MAXRSS_HELPER + RUNTIME_SCRIPT, [str(Path(model_path).resolve()), str(Path(clip).resolve()), str(threads)],
+                                threads)
     base, _, _ = run_python(MAXRSS_HELPER + BASELINE_SCRIPT, [], threads)
     result = {"runtime_peak_rss_mb": None, "runtime_rss_after_import_mb": None, "runtime_rss_after_load_mb": None,
               "runtime_load_rss_delta_mb": None, "runtime_wall_s": None,
@@ -728,7 +732,9 @@ def bench_memory(model_path: Path, clip: Path, threads: int) -> tuple[dict[str, 
 
 def bench_alt_pipeline(mode: str, model_path: Path, clip: Path, config: FeatureConfig, threads: int) -> tuple[dict[str, Any], str]:
     """Peak RSS and wall time of librosa.load + librosa features + (Keras predict | tf.lite float) in a fresh process."""
-    out, wall, err = run_python(MAXRSS_HELPER + ALT_SCRIPT, [mode, str(model_path), str(clip), json.dumps(config.to_dict()), str(threads)],
+    # The child runs in a temporary directory: hand it absolute paths.
+    out, wall, err = run_python(MAXRSS_HELPER + ALT_SCRIPT,
+                                [mode, str(Path(model_path).resolve()), str(Path(clip).resolve()), json.dumps(config.to_dict()), str(threads)],
                                 threads)
     if out is None:
         return {"alt_pipeline_peak_rss_mb": None, "alt_pipeline_wall_s": None}, f"TF + librosa pipeline failed: {err}"

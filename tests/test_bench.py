@@ -187,6 +187,14 @@ def test_float_sibling_and_keras_path_resolution(tmp_path):
     assert bench.resolve_keras_model(tmp_path / "run") == tmp_path / "run" / "model.keras"
 
 
+def test_relative_keras_path_resolves_to_an_absolute_one(tmp_path, monkeypatch):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.keras").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    resolved = bench.resolve_keras_model("run")
+    assert resolved.is_absolute() and resolved == (tmp_path / "run" / "model.keras").resolve()
+
+
 def test_accuracy_on_data(data_dir):
     """Accuracy on a couple of clips of the shared GTZAN subset (marked ``data`` via the fixture)."""
     result = bench.run_benchmark(MODEL, repeat=1, data=data_dir, max_clips=2,
@@ -231,11 +239,16 @@ def test_keras_model_is_timed(tiny_keras):
     assert result["models"]["keras"]["size_bytes"] == (run / "model.keras").stat().st_size
 
 
-def test_tensorflow_librosa_pipeline_memory(tiny_keras):
-    """The TF + librosa process (Keras predict) is measured beside the runtime process."""
+def test_tensorflow_librosa_pipeline_memory(tiny_keras, monkeypatch):
+    """The TF + librosa process (Keras predict) is measured beside the runtime process.
+
+    The run directory is given relative to the working directory, as users type it: the child
+    process that loads it starts elsewhere.
+    """
     pytest.importorskip("librosa")
     run, _ = tiny_keras
-    result = bench.run_benchmark(MODEL, repeat=1, data=None, keras_model=run,
+    monkeypatch.chdir(run.parent)
+    result = bench.run_benchmark(MODEL, repeat=1, data=None, keras_model=run.name,
                                  skip=["dsp", "inference", "e2e", "keras", "cold-start", "cost"])
     mem = result["memory"]
     assert "Keras" in mem["alt_pipeline"]
