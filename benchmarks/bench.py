@@ -45,7 +45,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from edge_genre.config import FeatureConfig
-from edge_genre.errors import EdgeGenreError, ModelError
+from edge_genre.errors import AudioError, EdgeGenreError, ModelError
 
 SCHEMA_VERSION = 1
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -794,10 +794,16 @@ def find_gtzan_root(data_dir: Path) -> Path:
 
 
 def default_data_dir() -> Path | None:
-    """``$EDGE_GENRE_DATA``, else ``../shared/data`` (from the working directory, then from the checkout)."""
+    """``$EDGE_GENRE_DATA``, else ``../shared/data`` (from the working directory, then from the checkout).
+
+    A ``$EDGE_GENRE_DATA`` that is not a directory is an error: the user asked for that data.
+    """
     candidates = []
     if os.environ.get("EDGE_GENRE_DATA", "").strip():
-        candidates.append(Path(os.environ["EDGE_GENRE_DATA"]).expanduser())
+        chosen = Path(os.environ["EDGE_GENRE_DATA"]).expanduser()
+        if not chosen.is_dir():
+            raise AudioError(f"EDGE_GENRE_DATA={os.environ['EDGE_GENRE_DATA']}: no such directory")
+        return chosen
     candidates += [Path.cwd().parent / "shared" / "data", REPO_ROOT.parent / "shared" / "data"]
     for c in candidates:
         if c.is_dir():

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from edge_genre.cli import ensure_writable
+
 from .bench import AUTO, DEFAULT_REPEAT, STAGES, format_markdown, format_text, run_benchmark, write_plot
 
 
@@ -42,6 +44,10 @@ def bench(model: str, float_model: str | None, keras_model: Path | None, threads
     librosa, python_speech_features and TensorFlow parts are skipped with a note when those
     packages are missing. Timings are medians of many repetitions: run on a quiet machine.
     """
+    # Check the report paths first: a benchmark takes minutes, a bad path must not throw that away.
+    for path, what in ((markdown, "markdown report"), (plot, "plot")):
+        if path is not None:
+            ensure_writable(path, what)
     result = run_benchmark(
         model, float_model=float_model or AUTO, keras_model=keras_model, threads=threads, repeat=repeat,
         warmup=warmup, data=None if no_data else (data if data is not None else AUTO), max_clips=max_clips,

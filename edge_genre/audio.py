@@ -79,7 +79,7 @@ def load_audio(path: str | os.PathLike, sr: int = 22050) -> np.ndarray:
     try:
         if path.stat().st_size == 0:
             raise AudioError(f"{path}: file is empty")
-        _check_wav_complete(path)
+        check_wav_complete(path)
     except OSError as exc:
         raise AudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
@@ -93,13 +93,15 @@ def load_audio(path: str | os.PathLike, sr: int = 22050) -> np.ndarray:
         raise AudioError(f"{path}: contains no audio samples")
     if 0 < declared < 2**62 and y.shape[0] < declared:
         raise AudioError(f"{path}: truncated (header declares {declared} frames, {y.shape[0]} could be read)")
-    if not np.isfinite(y).all():
+    from .dsp import all_finite
+
+    if not all_finite(y):
         raise AudioError(f"{path}: contains NaN or infinite samples")
     check_sample_rate(native_sr, what=f"sample rate of {path}")
     return resample(to_mono(y), native_sr, sr)
 
 
-def _check_wav_complete(path: Path) -> None:
+def check_wav_complete(path: Path) -> None:
     """Raise if a RIFF/WAVE file's data chunk is shorter than its header declares.
 
     libsndfile silently reads what is there, which would hide a cut-off download.

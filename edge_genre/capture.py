@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .audio import check_sample_rate
+from .audio import check_sample_rate, check_wav_complete
 from .errors import AudioError, DeviceError
 
 HEARTBEAT_SECONDS = 0.1  # a live source yields at least this often (empty blocks while idle)
@@ -159,6 +159,10 @@ class FileSource(AudioSource):
             if not path.is_file():
                 raise AudioError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
             try:
+                check_wav_complete(path)  # libsndfile would silently play what is left of a cut-off WAV
+            except OSError as exc:
+                raise AudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
+            try:
                 info = sf.info(str(path))
             except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
                 reason = str(exc).split(":")[-1].strip() or "unreadable"
@@ -193,6 +197,9 @@ class FileSource(AudioSource):
                             raise AudioError(f"{path}: cannot decode audio ({exc})") from None
                         if block.shape[0] == 0:
                             break
+                        if not np.isfinite(block).all():  # name the file here: the pipeline cannot
+                            raise AudioError(f"{path}: contains NaN or infinite samples "
+                                             f"(near {f.tell() / self.sample_rate:.1f} s)")
                         self.frames_read += block.shape[0]
                         if self.realtime:
                             # The block has "been recorded" once its last frame's time has passed.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -34,6 +35,83 @@ def fail(message: str) -> NoReturn:
     """Print a one-line error and exit with status 2."""
     click.echo(f"edge-genre: error: {message}", err=True)
     sys.exit(EXIT_USAGE)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses NaN (which compares false with every bound) and infinities."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if rv is not None and not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return rv
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an operating-system error: the path and the reason, without a traceback."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
+def ensure_writable(path: Path, what: str = "output file") -> Path:
+    """Fail now, before any long work, if ``path`` cannot be created or overwritten as a file."""
+    path = Path(path)
+    if path.is_dir():
+        fail(f"cannot write {what} {path}: it is a directory")
+    if not path.parent.is_dir():
+        fail(f"cannot write {what} {path}: directory {path.parent} does not exist")
+    existed = path.exists()
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        fail(f"cannot write {what} {path}: {exc.strerror or exc}")
+    if not existed:
+        path.unlink(missing_ok=True)
+    return path
+
+
+def write_npy_atomically(out: Path, array: np.ndarray) -> None:
+    """Write ``array`` as .npy to exactly ``out`` (no ".npy" appended), all or nothing.
+
+    The data go to a temporary file beside ``out`` that replaces it only once complete, so a full
+    disk leaves the previous file intact and no partial one behind.
+    """
+    import os
+    import tempfile
+
+    out = Path(out)
+    tmp = None
+    try:
+        if out.exists() and not out.is_file():  # a device or pipe (/dev/stdout): write into it
+            with open(out, "wb") as f:
+                np.save(f, array)
+            return
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, out.stat().st_mode & 0o777 if out.exists() else 0o666 & ~umask)
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, out)
+        tmp = None
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}")
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def ensure_directory(path: Path, what: str = "output directory") -> Path:
+    """Create ``path`` (and its parents) now, or fail with one line if it cannot be a directory."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        fail(f"cannot use {path} as {what}: it is a file")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot create {what} {path}: {exc.strerror or exc}")
+    return path
 
 
 class LazyGroup(click.Group):
@@ -72,6 +150,8 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except EdgeGenreError as exc:
             fail(str(exc))
+        except OSError as exc:  # an output path that cannot be written, a disk that is full
+            fail(describe_os_error(exc))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -118,6 +198,8 @@ def features(path: Path, kind: str | None, model: str | None, out: Path | None, 
 
     if model is not None and kind is not None:
         fail("--kind and --model exclude each other: a model brings its own front end")
+    if out is not None and out.exists() and path.exists() and out.resolve() == path.resolve():
+        fail(f"--out {out} is the input audio file: choose another path")
     if model is not None:
         from .classifier import window_starts
         from .model_io import read_model_info
@@ -125,6 +207,7 @@ def features(path: Path, kind: str | None, model: str | None, out: Path | None, 
         config = read_model_info(model).config
         kind = config.kind
         y = load_audio(path, sr=config.sample_rate)
+        seconds = y.size / config.sample_rate  # before padding a short clip to one window
         n = config.window_samples
         y = np.pad(y, (0, max(0, n - y.size)))
         feats = np.stack([window_features(y[i : i + n], config) for i in window_starts(y.size, config)])
@@ -132,15 +215,12 @@ def features(path: Path, kind: str | None, model: str | None, out: Path | None, 
         kind = kind or "mfcc"
         config = FeatureConfig(kind=kind)
         y = load_audio(path, sr=config.sample_rate)
+        seconds = y.size / config.sample_rate
         feats = (mfcc if kind == "mfcc" else log_mel)(y, config.sample_rate, config)
     if out is not None:
-        try:
-            with open(out, "wb") as f:  # np.save(path) would append ".npy" to other names
-                np.save(f, feats)
-        except OSError as exc:
-            fail(f"cannot write {out}: {exc.strerror or exc}")
+        write_npy_atomically(out, feats)
     summary = {
-        "file": str(path), "kind": kind, "seconds": round(y.size / config.sample_rate, 3),
+        "file": str(path), "kind": kind, "seconds": round(seconds, 3),
         "shape": list(feats.shape),
         "mean": [round(float(v), 3) for v in feats.reshape(-1, feats.shape[-1]).mean(axis=0)],
     }
@@ -165,7 +245,7 @@ def features(path: Path, kind: str | None, model: str | None, out: Path | None, 
 @THREADS_OPTION
 @click.option("--top-k", "-k", default=1, show_default=True, type=click.IntRange(1, 100), help="Genres to show per file.")
 @click.option("--windows", is_flag=True, help="Also show the genre of every 3-s window.")
-@click.option("--hop", type=click.FloatRange(0, 3600, min_open=True), default=None, metavar="SECONDS",
+@click.option("--hop", type=FiniteFloatRange(0, 3600, min_open=True), default=None, metavar="SECONDS",
               help="Window hop (default: consecutive non-overlapping windows). Rounded to whole frames like 'listen'.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file per line on stdout.")
 def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, windows: bool,

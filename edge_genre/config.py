@@ -102,9 +102,11 @@ class FeatureConfig:
     def bandwidth_warning(self, input_rate: int) -> str | None:
         """A one-line warning when audio recorded at ``input_rate`` Hz lacks part of the band the
         features read (its Nyquist frequency is below :attr:`mel_fmax`), else ``None``."""
+        from .audio import MIN_SAMPLE_RATE
+
         nyquist = input_rate / 2
-        if nyquist >= 0.98 * self.mel_fmax:
-            return None
+        if input_rate < MIN_SAMPLE_RATE or nyquist >= 0.98 * self.mel_fmax:
+            return None  # below MIN_SAMPLE_RATE the loader refuses the audio: no advice to give
         return (f"audio recorded at {input_rate} Hz holds nothing above {nyquist:g} Hz, but this model's features "
                 f"reach {self.mel_fmax:g} Hz: expect lower accuracy (a model trained on 'train prepare --fmax "
                 f"{int(nyquist) // 1000 * 1000}' features does not have this problem)")

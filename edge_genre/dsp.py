@@ -97,6 +97,12 @@ def dct_matrix(n_out: int, n_in: int) -> np.ndarray:
     return basis
 
 
+def all_finite(y: np.ndarray, chunk: int = 1 << 20) -> bool:
+    """``np.isfinite(y).all()`` in chunks: no boolean array the size of an hour of audio."""
+    flat = y.reshape(-1)
+    return all(np.isfinite(flat[i : i + chunk]).all() for i in range(0, flat.size, chunk))
+
+
 def validate_audio(y: np.ndarray, *, name: str = "audio") -> np.ndarray:
     """Check a mono signal and return it as a contiguous float array.
 
@@ -117,7 +123,7 @@ def validate_audio(y: np.ndarray, *, name: str = "audio") -> np.ndarray:
         )
     if y.size == 0:
         raise AudioError(f"{name} is empty")
-    if not np.isfinite(y).all():
+    if not all_finite(y):
         raise AudioError(f"{name} contains NaN or infinite samples")
     return np.ascontiguousarray(y)
 

@@ -495,6 +495,11 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"overflows {summary['overflows']}"
         + (f" ({summary['source']['dropped_frames']} frames dropped)" if summary.get("source", {}).get("dropped_frames") else ""),
     ]
+    if summary["windows"] == 0:
+        lines.append("nothing classified: the input ended before one full window of audio (the model's "
+                     "window length, 3 s for the shipped model)" if summary["stop_reason"] == "end of input" else
+                     "nothing classified: the first genre comes after one full window of audio (3 s for the "
+                     "shipped model)")
     if summary["genres"]:
         total = max(1, summary["windows"])
         lines.append("genres   " + ", ".join(f"{g} {n} ({n / total:.0%})" for g, n in summary["genres"].items()))

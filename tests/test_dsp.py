@@ -382,3 +382,16 @@ def test_mel_bands_without_fft_bins_are_deterministic_floor():
     first = dsp.log_mel(y, 22050, cfg)
     np.testing.assert_array_equal(first, dsp.log_mel(y, 22050, cfg))
     np.testing.assert_allclose(first, -100.0, atol=1e-4)  # float32 10*log10(1e-10), as librosa gives
+
+
+def test_all_finite_checks_every_chunk():
+    from edge_genre.dsp import all_finite
+
+    y = np.zeros(10_007, np.float32)
+    assert all_finite(y, chunk=1000)
+    for bad in (np.nan, np.inf, -np.inf):
+        for where in (0, 999, 1000, 10_006):
+            z = y.copy()
+            z[where] = bad
+            assert not all_finite(z, chunk=1000), (bad, where)
+    assert not all_finite(np.array([[0.0, 1.0], [np.nan, 0.0]]), chunk=3)  # 2-D input, NaN in the last chunk

@@ -35,6 +35,29 @@ def train() -> None:
     """
 
 
+def _file_stem(value: str) -> str:
+    """A file-name stem for --name: not empty, no directory parts (files stay inside --out)."""
+    if not value.strip() or Path(value).name != value or value in (".", ".."):
+        raise click.BadParameter(f"{value!r} is not a plain file name (no '/', not empty)", param_hint="--name")
+    return value
+
+
+def read_clip_ids(path: Path) -> list[str]:
+    """Clip ids (``blues.00012``) from a file of ids or audio paths, one a line; an empty list is an error."""
+    from edge_genre.audio import AUDIO_EXTENSIONS
+
+    ids = []
+    for line in path.read_text().splitlines():
+        name = Path(line.strip()).name
+        if name.lower().endswith(AUDIO_EXTENSIONS):  # a file name: drop its extension, not the clip number
+            name = name.rsplit(".", 1)[0]
+        if name:
+            ids.append(name)
+    if not ids:
+        raise click.BadParameter(f"{path} lists no clips", param_hint="--clips")
+    return ids
+
+
 @train.command()
 @click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path),
               help="GTZAN root: Kaggle layout (genres_original/<genre>/*.wav) or original (genres/<genre>/*.au).")
@@ -51,7 +74,7 @@ def train() -> None:
 @click.option("--top-db", type=click.FloatRange(0, min_open=True), default=80.0, show_default=True,
               help="Dynamic range kept below each window's loudest log-mel value; quieter values are raised to that "
                    "floor. Smaller values hide the quiet detail that noise and band-limiting change.")
-@click.option("--workers", type=int, default=None, help="Processes (default: all cores).")
+@click.option("--workers", type=click.IntRange(1, 128), default=None, help="Processes (default: all cores).")
 @click.option("--paper-json", type=click.Path(path_type=Path), default=None, help="Also write the papers' JSON (mapping/labels/mfcc).")
 def prepare(data_dir: Path, out: Path, kind: str, normalization: str, n_mels: int, fmax: float | None, top_db: float,
             workers: int | None, paper_json: Path | None) -> None:
@@ -67,12 +90,19 @@ def prepare(data_dir: Path, out: Path, kind: str, normalization: str, n_mels: in
         config = FeatureConfig(kind=kind, normalization=normalization, n_mels=n_mels, fmax=fmax, top_db=top_db)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    from edge_genre.cli import ensure_directory, ensure_writable
+
+    # Check the outputs before the (long) feature computation, so that no work is lost.
+    npz = out if out.suffix == ".npz" else ensure_directory(out) / "features.npz"
+    ensure_writable(npz, "feature cache")
+    if paper_json:
+        ensure_writable(paper_json, "papers' JSON")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # skipped clips are listed below
         fs, skipped = prepare_features(data_dir, config, workers=workers)
     for msg in skipped:
         click.echo(f"warning: skipped {msg}", err=True)
-    path = fs.save(out / "features.npz" if out.suffix != ".npz" else out)
+    path = fs.save(npz)
     if paper_json:
         fs.to_paper_json(paper_json)
     n_clips = len(set(fs.clip.tolist()))
@@ -230,7 +260,8 @@ def table2_markdown(rows, split: str, epochs: int) -> str:
 @train.command("export")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for <name>_float.tflite and <name>_int8.tflite.")
-@click.option("--name", default="model", show_default=True, help="File name stem.")
+@click.option("--name", default="model", show_default=True, callback=lambda ctx, param, value: _file_stem(value),
+              help="File name stem: writes NAME_float.tflite and NAME_int8.tflite in --out.")
 @click.option("--calibration-windows", type=click.IntRange(1), default=None,
               help="Training windows used to calibrate the int8 ranges (never test windows)  [default: all].")
 @click.option("--json", "as_json", is_flag=True)
@@ -300,10 +331,10 @@ def robustness_compare_cmd(reports: tuple[str, ...], all_strengths: bool, baseli
 @click.option("--degradations", default=None, help="Comma list (default: all capture degradations: "
               "bandlimit, noise-white, noise-pink, noise-babble, gain, reverb, mic-eq, stereo-file).")
 @click.option("--moderate-only", is_flag=True, help="Only each degradation's moderate strength.")
-@click.option("--clips", "clips_file", type=click.Path(exists=True, path_type=Path), default=None,
+@click.option("--clips", "clips_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="For a .tflite: file listing the held-out clip ids (blues.00012) or paths; default: every clip of --data.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the degradation noise.")
-@click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 128), default=2, show_default=True)
 @click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=None,
               help="Folder caching degraded features (shared by models with the same FeatureConfig).")
 @click.option("--quiet", is_flag=True)
@@ -325,8 +356,7 @@ def robustness_cmd(target: Path, data_dir: Path | None, out: Path, folds: str | 
     if unknown:
         raise click.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(DEGRADATIONS)}",
                                  param_hint="--degradations")
-    clip_ids = ([Path(line.strip()).stem for line in clips_file.read_text().splitlines() if line.strip()]
-                if clips_file else None)
+    clip_ids = read_clip_ids(clips_file) if clips_file else None
     r = robustness(target, out, data_dir=data_dir, use=use, folds=folds.split(",") if folds else None, names=names,
                    moderate_only=moderate_only, clip_ids=clip_ids, seed=seed, workers=workers, cache_dir=cache_dir,
                    progress=not quiet)

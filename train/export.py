@@ -143,13 +143,43 @@ def convert(model, representative: np.ndarray | None) -> bytes:
     return converter.convert()
 
 
+RUN_KEYS = ("features", "feature_config", "labels", "model", "windows", "clips")
+
+
+def read_run_json(run_dir: Path) -> dict:
+    """The ``run.json`` of a training run directory, checked; a damaged one is a :class:`ModelError`."""
+    path = Path(run_dir) / "run.json"
+    try:
+        run = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: unreadable run file ({type(exc).__name__}: {exc})") from None
+    missing = [k for k in RUN_KEYS if not isinstance(run, dict) or k not in run]
+    if missing:
+        raise ModelError(f"{path}: not a complete run file (missing {', '.join(missing)}); re-run 'train fit'")
+    return run
+
+
+def load_keras_model(path: Path):
+    """Load a run's ``model.keras`` with tf-keras; a missing or damaged file is a :class:`ModelError`."""
+    import tf_keras as keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no Keras model (the run directory lacks model.keras; re-run 'train fit')")
+    try:
+        return keras.models.load_model(path)
+    except Exception as exc:  # noqa: BLE001 - Keras and h5py raise many types
+        raise ModelError(f"{path}: cannot load the Keras model ({type(exc).__name__}: {str(exc)[:200]})") from None
+
+
 def load_run(run_dir: Path) -> tuple[dict, FeatureSet]:
+    """A run's checked ``run.json`` and the feature set it was trained on."""
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").exists():
         sub = sorted(run_dir.glob("fold*/run.json"))
         hint = f" (a k-fold run: export one fold, e.g. {sub[0].parent})" if sub else ""
         raise ModelError(f"{run_dir}: not a run directory (no run.json){hint}")
-    run = json.loads((run_dir / "run.json").read_text())
+    run = read_run_json(run_dir)
     fs = FeatureSet.load(Path(run["features"]))
     return run, fs
 
@@ -157,13 +187,11 @@ def load_run(run_dir: Path) -> tuple[dict, FeatureSet]:
 def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_windows: int | None = CALIBRATION_WINDOWS,
                seed: int = 0, extra_metadata: dict | None = None) -> dict:
     """Write ``<name>_float.tflite`` and ``<name>_int8.tflite`` for a run; returns a report dict."""
-    import tf_keras as keras
-
     from edge_genre.classifier import GenreClassifier
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     run, fs = load_run(run_dir)
-    model = keras.models.load_model(run_dir / "model.keras")
+    model = load_keras_model(run_dir / "model.keras")
     train_idx = np.asarray(run["windows"]["train"], dtype=int)
     held_out = np.asarray(run["windows"]["test"], dtype=int)
     rng = np.random.default_rng(seed)

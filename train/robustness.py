@@ -190,10 +190,9 @@ class Predictor:
 
     @classmethod
     def keras(cls, path: Path, labels, config: FeatureConfig) -> "Predictor":
+        from .export import load_keras_model
 
-        import tf_keras as keras
-
-        model = keras.models.load_model(path)
+        model = load_keras_model(path)
 
         def predict(x: np.ndarray) -> np.ndarray:  # eager calls: no tf.function tracing per model
             return np.concatenate([model(x[i : i + 256, ..., np.newaxis], training=False).numpy()
@@ -278,7 +277,9 @@ def run_targets(target: Path, use: str, out_dir: Path, folds: list[str] | None =
         return [FoldTarget("model", None, target, p.labels, p.config, [])]
     out = []
     for d in _fold_dirs(target, folds):
-        run = json.loads((d / "run.json").read_text())
+        from .export import read_run_json
+
+        run = read_run_json(d)
         config = FeatureConfig.from_dict(run["feature_config"])
         model = d / "model.keras" if use == "keras" else _tflite_for(d, use, Path(out_dir) / d.name)
         out.append(FoldTarget(d.name if d != target else "run", d, model, tuple(run["labels"]), config,
