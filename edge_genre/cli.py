@@ -102,11 +102,17 @@ def write_npy_atomically(out: Path, array: np.ndarray) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
-def ensure_directory(path: Path, what: str = "output directory") -> Path:
-    """Create ``path`` (and its parents) now, or fail with one line if it cannot be a directory."""
+def ensure_directory(path: Path, what: str = "output directory", create: bool = True) -> Path:
+    """Create ``path`` (and its parents) now, or fail with one line if it cannot be a directory.
+
+    With ``create=False`` only an existing non-directory is refused (the command creates it later,
+    once its inputs have been checked).
+    """
     path = Path(path)
     if path.exists() and not path.is_dir():
         fail(f"cannot use {path} as {what}: it is a file")
+    if not create:
+        return path
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -201,3 +201,15 @@ def test_listen_says_why_a_short_file_gave_nothing(write_audio):
     result = invoke("listen", "--file", short, "--no-realtime")
     assert result.exit_code == 0, result.output
     assert "nothing classified: the input ended before one full window" in result.stderr
+
+
+def test_export_and_robustness_outputs_that_are_files_are_one_line_errors(tmp_path):
+    pytest.importorskip("train")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert_one_line_error(invoke("train", "export", tmp_path, "--out", a_file), "it is a file")
+    assert_one_line_error(invoke("train", "robustness", tmp_path, "--out", a_file), "it is a file")
+    assert_one_line_error(invoke("train", "robustness", tmp_path, "--out", tmp_path / "r", "--cache", a_file),
+                          "cache directory")
+    assert_one_line_error(invoke("train", "robustness", tmp_path, "--out", tmp_path / "r", "--degradations", " , "),
+                          "--degradations")

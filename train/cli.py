@@ -272,7 +272,11 @@ def export_cmd(run_dir: Path, out: Path, name: str, calibration_windows: int | N
     the Keras, float and int8 models on the run's held-out windows with the
     float-vs-int8 top-1 agreement. Fails if the op list holds unexpected ops.
     """
+    from edge_genre.cli import ensure_directory
+
     from .export import export_run
+
+    ensure_directory(out, create=False)
 
     r = export_run(run_dir, out, name=name, calibration_windows=calibration_windows)
     if as_json:
@@ -348,10 +352,18 @@ def robustness_cmd(target: Path, data_dir: Path | None, out: Path, folds: str | 
     Every degradation is applied at each strength of its grid to the whole clip
     before the front end. Writes robustness.json, robustness.md and robustness.png.
     """
+    from edge_genre.cli import ensure_directory
+
     from .degrade import DEGRADATIONS
+
+    ensure_directory(out, create=False)
+    if cache_dir is not None:
+        ensure_directory(cache_dir, "cache directory", create=False)
     from .robustness import CAVEAT, robustness
 
-    names = [n.strip() for n in degradations.split(",") if n.strip()] if degradations else None
+    names = [n.strip() for n in degradations.split(",") if n.strip()] if degradations is not None else None
+    if names == []:
+        raise click.BadParameter("names no degradation", param_hint="--degradations")
     unknown = [n for n in names or [] if n not in DEGRADATIONS]
     if unknown:
         raise click.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(DEGRADATIONS)}",
