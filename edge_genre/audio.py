@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .dsp import all_finite
 from .errors import AudioError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".au", ".snd", ".aiff", ".aif", ".mp3")
@@ -79,9 +80,9 @@ def load_audio(path: str | os.PathLike, sr: int = 22050) -> np.ndarray:
     try:
         if path.stat().st_size == 0:
             raise AudioError(f"{path}: file is empty")
-        check_wav_complete(path)
     except OSError as exc:
         raise AudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    check_wav_complete(path)
     try:
         with sf.SoundFile(str(path)) as f:
             native_sr, declared = f.samplerate, f.frames
@@ -93,8 +94,6 @@ def load_audio(path: str | os.PathLike, sr: int = 22050) -> np.ndarray:
         raise AudioError(f"{path}: contains no audio samples")
     if 0 < declared < 2**62 and y.shape[0] < declared:
         raise AudioError(f"{path}: truncated (header declares {declared} frames, {y.shape[0]} could be read)")
-    from .dsp import all_finite
-
     if not all_finite(y):
         raise AudioError(f"{path}: contains NaN or infinite samples")
     check_sample_rate(native_sr, what=f"sample rate of {path}")
@@ -104,26 +103,30 @@ def load_audio(path: str | os.PathLike, sr: int = 22050) -> np.ndarray:
 def check_wav_complete(path: Path) -> None:
     """Raise if a RIFF/WAVE file's data chunk is shorter than its header declares.
 
-    libsndfile silently reads what is there, which would hide a cut-off download.
+    libsndfile silently reads what is there, which would hide a cut-off download. A file that
+    cannot be read at all is an :class:`AudioError` too.
     """
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return
-        size = path.stat().st_size
-        pos = 12
-        while pos + 8 <= size:
-            f.seek(pos)
-            chunk = f.read(8)
-            chunk_id, chunk_len = chunk[:4], int.from_bytes(chunk[4:8], "little")
-            if chunk_id == b"data":
-                available = size - pos - 8
-                if chunk_len not in (0, 0xFFFFFFFF) and available < chunk_len:
-                    raise AudioError(
-                        f"{path}: truncated WAV file (data chunk declares {chunk_len} bytes, {available} present)"
-                    )
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
                 return
-            pos += 8 + chunk_len + (chunk_len & 1)
+            size = path.stat().st_size
+            pos = 12
+            while pos + 8 <= size:
+                f.seek(pos)
+                chunk = f.read(8)
+                chunk_id, chunk_len = chunk[:4], int.from_bytes(chunk[4:8], "little")
+                if chunk_id == b"data":
+                    available = size - pos - 8
+                    if chunk_len not in (0, 0xFFFFFFFF) and available < chunk_len:
+                        raise AudioError(
+                            f"{path}: truncated WAV file (data chunk declares {chunk_len} bytes, {available} present)"
+                        )
+                    return
+                pos += 8 + chunk_len + (chunk_len & 1)
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def find_audio_files(paths: list[str | os.PathLike]) -> list[Path]:

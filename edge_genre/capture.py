@@ -69,6 +69,10 @@ class AudioSource:
         """Counters of this source (overflows, dropped frames ...), for the run summary."""
         return {}
 
+    def position(self) -> tuple[str, float] | None:
+        """Where the last block came from, ``(file, seconds into it)``, for error messages; ``None`` if unknown."""
+        return None
+
     def __enter__(self) -> "AudioSource":
         self.open()
         return self
@@ -158,10 +162,7 @@ class FileSource(AudioSource):
         for path in self.paths:
             if not path.is_file():
                 raise AudioError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
-            try:
-                check_wav_complete(path)  # libsndfile would silently play what is left of a cut-off WAV
-            except OSError as exc:
-                raise AudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
+            check_wav_complete(path)  # libsndfile would silently play what is left of a cut-off WAV
             try:
                 info = sf.info(str(path))
             except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
@@ -177,6 +178,10 @@ class FileSource(AudioSource):
         names = self.paths[0].name if len(self.paths) == 1 else f"{len(self.paths)} files"
         self.description = f"{names} ({self.sample_rate} Hz, {self.channels} ch{', real time' if realtime else ''})"
         self.frames_read = 0
+        self._position: tuple[str, float] | None = None
+
+    def position(self) -> tuple[str, float] | None:
+        return self._position
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
         import soundfile as sf
@@ -197,9 +202,7 @@ class FileSource(AudioSource):
                             raise AudioError(f"{path}: cannot decode audio ({exc})") from None
                         if block.shape[0] == 0:
                             break
-                        if not np.isfinite(block).all():  # name the file here: the pipeline cannot
-                            raise AudioError(f"{path}: contains NaN or infinite samples "
-                                             f"(near {f.tell() / self.sample_rate:.1f} s)")
+                        self._position = (str(path), f.tell() / self.sample_rate)
                         self.frames_read += block.shape[0]
                         if self.realtime:
                             # The block has "been recorded" once its last frame's time has passed.

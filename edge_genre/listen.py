@@ -303,7 +303,9 @@ class LivePipeline:
         self.frames_in += block.shape[0]
         mono = _downmix(block)
         if not np.isfinite(mono).all():
-            raise AudioError("audio block contains NaN or infinite samples")
+            where = self.source.position() if hasattr(self.source, "position") else None
+            raise AudioError(f"{where[0]}: contains NaN or infinite samples (near {where[1]:.1f} s)" if where else
+                             "audio block contains NaN or infinite samples")
         if self._resampler is not None:
             mono = self._resampler.resample_chunk(mono, last=False)
         self._pending_dsp += self.clock() - t0
@@ -496,10 +498,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         + (f" ({summary['source']['dropped_frames']} frames dropped)" if summary.get("source", {}).get("dropped_frames") else ""),
     ]
     if summary["windows"] == 0:
-        lines.append("nothing classified: the input ended before one full window of audio (the model's "
-                     "window length, 3 s for the shipped model)" if summary["stop_reason"] == "end of input" else
-                     "nothing classified: the first genre comes after one full window of audio (3 s for the "
-                     "shipped model)")
+        why = ("the input ended before" if summary["stop_reason"] == "end of input" else "the first genre comes after")
+        lines.append(f"nothing classified: {why} one full window of audio (3 s for the shipped model)")
     if summary["genres"]:
         total = max(1, summary["windows"])
         lines.append("genres   " + ", ".join(f"{g} {n} ({n / total:.0%})" for g, n in summary["genres"].items()))

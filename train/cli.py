@@ -35,8 +35,8 @@ def train() -> None:
     """
 
 
-def _file_stem(value: str) -> str:
-    """A file-name stem for --name: not empty, no directory parts (files stay inside --out)."""
+def _file_stem(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Callback of --name: a file-name stem, not empty, no directory parts (files stay inside --out)."""
     if not value.strip() or Path(value).name != value or value in (".", ".."):
         raise click.BadParameter(f"{value!r} is not a plain file name (no '/', not empty)", param_hint="--name")
     return value
@@ -260,7 +260,7 @@ def table2_markdown(rows, split: str, epochs: int) -> str:
 @train.command("export")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for <name>_float.tflite and <name>_int8.tflite.")
-@click.option("--name", default="model", show_default=True, callback=lambda ctx, param, value: _file_stem(value),
+@click.option("--name", default="model", show_default=True, callback=_file_stem,
               help="File name stem: writes NAME_float.tflite and NAME_int8.tflite in --out.")
 @click.option("--calibration-windows", type=click.IntRange(1), default=None,
               help="Training windows used to calibrate the int8 ranges (never test windows)  [default: all].")
@@ -355,11 +355,11 @@ def robustness_cmd(target: Path, data_dir: Path | None, out: Path, folds: str | 
     from edge_genre.cli import ensure_directory
 
     from .degrade import DEGRADATIONS
+    from .robustness import CAVEAT, robustness
 
     ensure_directory(out, create=False)
     if cache_dir is not None:
         ensure_directory(cache_dir, "cache directory", create=False)
-    from .robustness import CAVEAT, robustness
 
     names = [n.strip() for n in degradations.split(",") if n.strip()] if degradations is not None else None
     if names == []:

@@ -39,6 +39,7 @@ from edge_genre.errors import AudioError, ConfigError, EdgeGenreError
 
 from . import degrade
 from .dataset import clip_windows
+from .export import load_keras_model, read_run_json
 
 CAVEAT = ("Caveat: in gtzan-mini several genres are a single artist (blues: John Lee Hooker, reggae: Bob Marley, "
           "rock: Morphine, classical: Bach), so clip-grouped validation still shares artists between train and "
@@ -190,8 +191,6 @@ class Predictor:
 
     @classmethod
     def keras(cls, path: Path, labels, config: FeatureConfig) -> "Predictor":
-        from .export import load_keras_model
-
         model = load_keras_model(path)
 
         def predict(x: np.ndarray) -> np.ndarray:  # eager calls: no tf.function tracing per model
@@ -277,8 +276,6 @@ def run_targets(target: Path, use: str, out_dir: Path, folds: list[str] | None =
         return [FoldTarget("model", None, target, p.labels, p.config, [])]
     out = []
     for d in _fold_dirs(target, folds):
-        from .export import read_run_json
-
         run = read_run_json(d)
         config = FeatureConfig.from_dict(run["feature_config"])
         model = d / "model.keras" if use == "keras" else _tflite_for(d, use, Path(out_dir) / d.name)
@@ -298,7 +295,7 @@ def _clip_sources(data_dir: Path | None, run_dir: Path | None) -> dict[str, tupl
         return {c.clip_id: (c.path, c.genre) for c in clips}
     if run_dir is None:
         raise RobustnessError("--data DIR is needed to find the clips of a .tflite model")
-    run = json.loads((run_dir / "run.json").read_text())
+    run = read_run_json(run_dir)
     fs = FeatureSet.load(Path(run["features"]))
     from .augment import clip_audio_paths
 
