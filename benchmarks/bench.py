@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -777,20 +778,24 @@ def bench_cold_start(model_path: Path, clip: Path, threads: int, runs: int) -> t
     return result, err
 
 
-def find_gtzan_root(data_dir: Path) -> Path:
-    """The GTZAN genre root in ``data_dir`` (either layout), also looking one folder down (e.g. gtzan-mini/)."""
+def find_gtzan_roots(data_dir: Path) -> list[Path]:
+    """The GTZAN genre roots in ``data_dir`` (either layout): the folder itself, or every folder one
+    level down that is one (gtzan-mini/ and gtzan-excerpts/ of the shared data folder)."""
     from train.dataset import DatasetError, genre_root
 
     try:
-        return genre_root(data_dir)
+        return [genre_root(data_dir)]
     except DatasetError as first_error:
+        roots = []
         if data_dir.is_dir():
             for sub in sorted(p for p in data_dir.iterdir() if p.is_dir()):
                 try:
-                    return genre_root(sub)
+                    roots.append(genre_root(sub))
                 except DatasetError:
                     continue
-        raise first_error
+        if not roots:
+            raise first_error
+        return roots
 
 
 def default_data_dir() -> Path | None:
@@ -827,8 +832,11 @@ def bench_accuracy(data_dir: Path, clf, clf_float, keras_model, max_clips: int |
     from train.dataset import clip_features, discover_clips
 
     acc = empty_accuracy()
-    root = find_gtzan_root(Path(data_dir))
-    clips, _ = discover_clips(root)
+    roots = find_gtzan_roots(Path(data_dir))
+    root = ", ".join(map(str, roots))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a clip id in two roots: the first is used
+        clips, _ = discover_clips(roots)
     held = clf.info.extra.get("held_out_clips") or (clf_float.info.extra.get("held_out_clips") if clf_float else None)
     if held:
         wanted = set(held)
@@ -996,7 +1004,7 @@ def run_benchmark(model: str | os.PathLike = "int8", *, float_model: str | os.Pa
         data_dir = Path(data)
         if not data_dir.is_dir():
             raise EdgeGenreError(f"{data_dir}: no such data directory")
-        find_gtzan_root(data_dir)  # fail now on a directory without GTZAN genre folders
+        find_gtzan_roots(data_dir)  # fail now on a directory without GTZAN genre folders
     if "accuracy" in skip:
         data_dir = None
 

@@ -43,7 +43,7 @@ def synthetic_gtzan(tmp_path_factory) -> Path:
         for k in range(5):
             sf.write(root / genre / f"{genre}.{k:05d}.wav", _clip(genre, k), SR, subtype="PCM_16")
     (root / "metal" / "metal.00099.wav").write_bytes(b"RIFF....WAVEjunk")  # unreadable
-    sf.write(root / "blues" / "blues.00098.wav", _clip("blues", 0, seconds=1.0), SR)  # shorter than a window
+    sf.write(root / "blues" / "blues.00098.wav", _clip("blues", 0, seconds=0.5), SR)  # under the 1-s minimum
     return root.parent
 
 
@@ -68,7 +68,7 @@ def test_prepare_skips_bad_clips_and_names_them(trained):
     work, _, _ = trained
     fs = FeatureSet.load(work / "feat")
     assert fs.labels == GENRES
-    assert len(set(fs.clip.tolist())) == 15  # the junk and the 1-s clip are skipped
+    assert len(set(fs.clip.tolist())) == 15  # the junk and the 0.5-s clip are skipped
     assert fs.x.shape == (30, 130, 13)  # two 3-s windows per 6.5-s clip
     assert "metal.00099" not in fs.clip and "blues.00098" not in fs.clip
 

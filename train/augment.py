@@ -40,7 +40,7 @@ from edge_genre.config import FeatureConfig
 from edge_genre.errors import AudioError, ConfigError
 
 from . import degrade
-from .dataset import DatasetError, FeatureSet, clip_features
+from .dataset import DEFAULT_SHORT_POLICY, DatasetError, FeatureSet, clip_features, fit_to_window
 from .splits import Fold
 
 RECIPES: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -123,52 +123,65 @@ def parse_augment(spec: str, copies: int = 2, seed: int = 0, p: float = DEFAULT_
     return AugmentRecipe(spec, tuple(slots), copies, p, seed, tuple(slot_p))
 
 
-def augment_clip(y: np.ndarray, config: FeatureConfig, recipe: AugmentRecipe, clip_id: str
-                 ) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
-    """Windows ``(n, frames, coeffs)`` of the ``recipe.copies`` degraded copies of one clip, and their chains."""
+def augment_clip(y: np.ndarray, config: FeatureConfig, recipe: AugmentRecipe, clip_id: str,
+                 short: str = DEFAULT_SHORT_POLICY) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
+    """Windows ``(n, frames, coeffs)`` of the ``recipe.copies`` degraded copies of one clip, and their chains.
+
+    A clip shorter than one window is first made one window long by the ``short`` policy, as its
+    clean windows were, so that every copy has the clean clip's windows.
+    """
+    y = fit_to_window(y, config, short)
     feats, chains = [], []
     for copy in range(recipe.copies):
         rng = degrade.rng_for("augment", clip_id, copy, seed=recipe.seed)
         steps = recipe.sample_chain(rng)
         z = degrade.apply_chain(y, config.sample_rate, steps, rng)
-        feats.append(clip_features(z, config))
+        feats.append(clip_features(z, config, short))
         chains.append(steps)
     return np.concatenate(feats), chains
 
 
 def _augment_worker(args) -> tuple[str, np.ndarray | None, list, str | None]:
-    path, clip_id, config_dict, recipe_dict = args
+    path, clip_id, config_dict, recipe_dict, short = args
     config = FeatureConfig.from_dict(config_dict)
     recipe = AugmentRecipe(recipe_dict["spec"], tuple(tuple(s.split("|")) for s in recipe_dict["slots"]),
-                           recipe_dict["copies"], recipe_dict["p"], recipe_dict["seed"])
+                           recipe_dict["copies"], recipe_dict["p"], recipe_dict["seed"],
+                           tuple(recipe_dict.get("slot_p", ())))
     try:
         y = load_audio(path, sr=config.sample_rate)
-        feats, chains = augment_clip(y, config, recipe, clip_id)
+        feats, chains = augment_clip(y, config, recipe, clip_id, short)
         return clip_id, feats, chains, None
     except (AudioError, ConfigError) as exc:
         return clip_id, None, [], f"{clip_id}: {exc}"
 
 
 def clip_audio_paths(fs: FeatureSet, data_dir: Path | None = None) -> dict[str, Path]:
-    """Audio file of every clip of a feature set (``data_dir`` replaces the set's recorded source)."""
+    """Audio file of every clip of a feature set (``data_dir`` replaces the set's recorded source:
+    each clip is looked up there as ``<genre>/<file name>``)."""
     if not fs.clip_paths:
         raise DatasetError("the feature cache records no clip paths; re-run 'edge-genre train prepare' to augment")
-    root = Path(data_dir) if data_dir else Path(fs.source)
     if data_dir:
         from .dataset import genre_root
 
-        root = genre_root(root)
-    if not root.is_dir():
-        raise DatasetError(f"{root}: the clips' folder (recorded in the feature cache) is missing; "
-                           "pass the data directory to re-load the audio")
-    return {clip: root / rel for clip, rel in fs.clip_paths.items()}
+        root = genre_root(Path(data_dir))
+        return {clip: root / Path(rel).parent.name / Path(rel).name for clip, rel in fs.clip_paths.items()}
+    paths = {}
+    for clip, rel in fs.clip_paths.items():
+        path = Path(rel) if Path(rel).is_absolute() else Path(fs.source) / rel
+        if not path.parent.is_dir():
+            raise DatasetError(f"{path.parent}: the clips' folder (recorded in the feature cache) is missing; "
+                               "re-run 'edge-genre train prepare' with the data's new location")
+        paths[clip] = path
+    return paths
 
 
 class Augmenter:
     """``train_override`` for :func:`train.fit.fit`: clean training windows plus degraded copies.
 
-    Attributes after a call: ``last_clips`` (clip id of every returned window, clean ones first) and
-    ``chains`` (clip id -> the degradation steps of each copy).
+    Attributes after a call: ``last_clips`` (clip id of every returned window, clean ones first),
+    ``last_sources`` (the index in the feature set of the clean window each returned window was made
+    from: a copy's windows map onto its clip's clean windows in order) and ``chains`` (clip id -> the
+    degradation steps of each copy).
     """
 
     def __init__(self, fs: FeatureSet, recipe: AugmentRecipe, workers: int | None = None, progress: bool = True,
@@ -180,6 +193,7 @@ class Augmenter:
         self.chains: dict[str, list] = {}
         self.failed: dict[str, str] = {}
         self.last_clips: np.ndarray | None = None
+        self.last_sources: np.ndarray | None = None
 
     def compute(self, clip_ids: list[str]) -> None:
         """Make the degraded windows of ``clip_ids`` not computed yet (in a process pool)."""
@@ -191,7 +205,8 @@ class Augmenter:
         missing = [c for c in todo if c not in self.paths]
         if missing:
             raise DatasetError(f"no audio path recorded for clips {missing[:3]}")
-        jobs = [(str(self.paths[c]), c, self.fs.config.to_dict(), self.recipe.to_dict()) for c in todo]
+        jobs = [(str(self.paths[c]), c, self.fs.config.to_dict(), self.recipe.to_dict(), self.fs.short_policy)
+                for c in todo]
         bar = dict(total=len(jobs), desc=f"augment x{self.recipe.copies}", unit="clip", disable=not self.progress, leave=False)
         if self.workers <= 1:
             results = map(_augment_worker, jobs)
@@ -221,4 +236,6 @@ class Augmenter:
         ys = [fs.y[fold.train]] + [np.full(len(self.cache[c]), labels[c], dtype=fs.y.dtype) for c in extra]
         clips = [fs.clip[fold.train]] + [np.full(len(self.cache[c]), c, dtype=fs.clip.dtype) for c in extra]
         self.last_clips = np.concatenate(clips)
+        self.last_sources = np.concatenate([fold.train] + [np.resize(np.flatnonzero(fs.clip == c), len(self.cache[c]))
+                                                           for c in extra])
         return np.concatenate(xs).astype(np.float32, copy=False), np.concatenate(ys)

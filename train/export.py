@@ -200,7 +200,7 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
     fit_config = run.get("fit_config", {})
     meta = edge_genre_metadata(
         fs.labels, fs.config, architecture=run["model"],
-        trained_on=Path(fs.source).parent.name if Path(fs.source).name == "genres_original" else Path(fs.source).name,
+        trained_on=fs.source_names,
         split=fit_config.get("split"), training=fit_config,
         # Clips the model never saw (its test side): what an honest evaluation of this file may use.
         held_out_clips=run["clips"]["test"],

@@ -32,6 +32,8 @@ def evaluate(probs: np.ndarray, y_true: np.ndarray, clips: np.ndarray, labels: t
         "precision": float(p), "recall": float(r), "f1": float(f),
         "windows": int(len(y_true)), "windows_correct": int((pred == y_true).sum()),
         "track_accuracy": float((track_true == track_pred).mean()), "tracks": int(len(uniq)),
+        # song (clip) -> [true, predicted] label index: pooled over folds for per-genre song recall
+        "track_predictions": {str(c): [int(t), int(p_)] for c, t, p_ in zip(uniq, track_true, track_pred)},
         "per_class": {k: v for k, v in report.items() if k in labels},
         "roc_auc": auc,
         "confusion": confusion_matrix(y_true, pred, labels=range(n)).tolist(),
