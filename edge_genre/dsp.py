@@ -181,8 +181,9 @@ class FrontEnd:
     def for_config(config: FeatureConfig) -> "FrontEnd":
         return FrontEnd(config)
 
-    def frames_db(self, frames: np.ndarray) -> np.ndarray:
-        """Log-mel power in dB (no ``top_db`` floor yet) of raw frames ``(n, n_fft)``; float32 ``(n, n_mels)``."""
+    def frames_mel(self, frames: np.ndarray) -> np.ndarray:
+        """Mel power (linear, float32 ``(n, n_mels)``) of raw frames ``(n, n_fft)``, as
+        ``librosa.feature.melspectrogram(...).T``."""
         n = frames.shape[0]
         out = np.zeros((n, self.config.n_mels), dtype=np.float32)  # bands with no FFT bin stay 0 (-100 dB)
         lo, hi = self.bin_lo, self.bin_hi
@@ -200,6 +201,11 @@ class FrontEnd:
             mel = out[start : start + m]
             for band_lo, band_hi, bin_lo, bin_hi, weights_t in self._mel_groups:
                 np.matmul(power[:, bin_lo:bin_hi], weights_t, out=mel[:, band_lo:band_hi])
+        return out
+
+    def frames_db(self, frames: np.ndarray) -> np.ndarray:
+        """Log-mel power in dB (no ``top_db`` floor yet) of raw frames ``(n, n_fft)``; float32 ``(n, n_mels)``."""
+        out = self.frames_mel(frames)
         np.maximum(out, np.float32(AMIN), out=out)
         np.log10(out, out=out)
         out *= np.float32(10.0)

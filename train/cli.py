@@ -12,6 +12,7 @@ import click
 from edge_genre.config import FeatureConfig
 from edge_genre.errors import ConfigError
 
+from .dataset import DEFAULT_SHORT_POLICY, SHORT_POLICIES, UNKNOWN_ARTIST
 from .splits import SPLITS
 
 PAPER_TABLE2 = {  # Setiorini et al. 2024, Table 2: accuracy / loss / precision / recall / F1 (test set, %)
@@ -59,8 +60,9 @@ def read_clip_ids(path: Path) -> list[str]:
 
 
 @train.command()
-@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path),
-              help="GTZAN root: Kaggle layout (genres_original/<genre>/*.wav) or original (genres/<genre>/*.au).")
+@click.option("--data", "data_dirs", required=True, multiple=True, type=click.Path(path_type=Path),
+              help="GTZAN root: Kaggle layout (genres_original/<genre>/*.wav) or original (genres/<genre>/*.au). "
+                   "Give it several times to read several roots into one cache (e.g. gtzan-mini and gtzan-excerpts).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Feature cache to write (.npz; a directory gets features.npz).")
 @click.option("--kind", type=click.Choice(["mfcc", "logmel"]), default="mfcc", show_default=True)
 @click.option("--normalization", type=click.Choice(["none", "window", "level"]), default="none", show_default=True,
@@ -74,15 +76,27 @@ def read_clip_ids(path: Path) -> list[str]:
 @click.option("--top-db", type=click.FloatRange(0, min_open=True), default=80.0, show_default=True,
               help="Dynamic range kept below each window's loudest log-mel value; quieter values are raised to that "
                    "floor. Smaller values hide the quiet detail that noise and band-limiting change.")
+@click.option("--short", "short", type=click.Choice(SHORT_POLICIES), default=DEFAULT_SHORT_POLICY, show_default=True,
+              help="Clips shorter than one window (at least 1 s): 'pad' zero-pads the end, as 'edge-genre classify' "
+                   "does; 'loop' repeats the clip; 'skip' leaves it out. Recorded in the cache and the run.")
+@click.option("--artists", "artist_index", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Artist index, 'file ::: artist ::: title' lines (GTZANindex.txt): every window knows its artist, "
+                   "and 'train fit --split artist' can keep each artist on one side.")
 @click.option("--workers", type=click.IntRange(1, 128), default=None, help="Processes (default: all cores).")
 @click.option("--paper-json", type=click.Path(path_type=Path), default=None, help="Also write the papers' JSON (mapping/labels/mfcc).")
-def prepare(data_dir: Path, out: Path, kind: str, normalization: str, n_mels: int, fmax: float | None, top_db: float,
-            workers: int | None, paper_json: Path | None) -> None:
-    """Cut every clip into ten 3-s windows and cache their features.
+def prepare(data_dirs: tuple[Path, ...], out: Path, kind: str, normalization: str, n_mels: int, fmax: float | None,
+            top_db: float, short: str, artist_index: Path | None, workers: int | None, paper_json: Path | None) -> None:
+    """Cut every clip into 3-s windows (at most ten) and cache their features.
 
     Features come from edge_genre's own front end (the code the device runs).
     Unreadable clips (such as GTZAN's corrupt jazz.00054.wav) are skipped with a
-    warning that names them.
+    warning that names them; so are clips under 1 s and, with --short skip,
+    clips shorter than one window.
+
+    \b
+    Every song we have, with artists (370 songs: 100 clips of 30 s, 270 excerpts of 2-3 s):
+      edge-genre train prepare --data ../shared/data/gtzan-mini --data ../shared/data/gtzan-excerpts \\
+          --artists ../shared/data/gtzan-metadata/GTZANindex.txt --out runs/all/features
     """
     from .dataset import prepare_features
 
@@ -99,15 +113,24 @@ def prepare(data_dir: Path, out: Path, kind: str, normalization: str, n_mels: in
         ensure_writable(paper_json, "papers' JSON")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # skipped clips are listed below
-        fs, skipped = prepare_features(data_dir, config, workers=workers)
+        fs, skipped = prepare_features(list(data_dirs), config, workers=workers, short=short,
+                                       artist_index=artist_index)
     for msg in skipped:
         click.echo(f"warning: skipped {msg}", err=True)
     path = fs.save(npz)
     if paper_json:
         fs.to_paper_json(paper_json)
-    n_clips = len(set(fs.clip.tolist()))
-    click.echo(f"{path}: {len(fs.y)} windows of {n_clips} clips, {len(fs.labels)} genres, features {fs.config.feature_shape}"
-               + (f"; {len(skipped)} clips skipped" if skipped else ""))
+    songs, _, groups = fs.song_table()
+    facts = [f"{len(fs.y)} windows of {len(songs)} clips", f"{len(fs.labels)} genres", f"features {fs.config.feature_shape}"]
+    if fs.short_clips:
+        facts.append(f"{fs.short_clips} clips shorter than a window ({fs.short_policy})")
+    if fs.artist is not None:
+        unknown = sum(str(g).startswith(UNKNOWN_ARTIST) for g in groups)
+        named = len({str(g) for g in groups if not str(g).startswith(UNKNOWN_ARTIST)})
+        facts.append(f"{named} artists" + (f" + {unknown} clips the index names no artist for" if unknown else ""))
+    if skipped:
+        facts.append(f"{len(skipped)} clips skipped")
+    click.echo(f"{path}: " + ", ".join(facts))
 
 
 def _fit_options(f):
@@ -128,6 +151,17 @@ def _fit_options(f):
         click.option("--keep", type=click.Choice(["last", "best"]), default="last", show_default=True,
                      help="Weights to keep: the last epoch's (the papers' protocol) or the epoch with the best "
                           "validation accuracy (the test set is never looked at)."),
+        click.option("--weighting", type=click.Choice(["song", "window"]), default="song", show_default=True,
+                     help="song: every training song weighs the same (a 30-s clip's ten windows as much as a 3-s "
+                          "excerpt's one); window: every window weighs the same."),
+        click.option("--distill", type=click.Path(path_type=Path), default=None, metavar="TEACHER",
+                     help="Learn from the teacher outputs in TEACHER ('train teacher --out TEACHER' on the same feature "
+                          "cache): the genre target mixes the label with the teacher's cross-fitted genre "
+                          "probabilities, and a second head regresses the teacher's embedding (dropped at export)."),
+        click.option("--distill-alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+                     help="Share of the teacher's genre probabilities in the genre target (0: labels only)."),
+        click.option("--distill-embedding", type=click.FloatRange(0), default=1.0, show_default=True,
+                     help="Weight of the teacher-embedding regression loss (0: none)."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--quiet", is_flag=True, help="No progress bars."),
     ]
@@ -142,7 +176,9 @@ def _fit_config(**kw):
     return FitConfig(model=kw["model"], dropout=kw["dropout"], lr=kw["lr"], epochs=kw["epochs"], batch_size=kw["batch_size"],
                      split=kw["split"], seed=kw["seed"], folds=kw["folds"],
                      split_lists=str(kw["split_lists"]) if kw["split_lists"] else None, lstm_units=kw["lstm_units"],
-                     stratify=kw["stratify"], keep=kw["keep"])
+                     stratify=kw["stratify"], keep=kw["keep"], weighting=kw["weighting"],
+                     distill=str(Path(kw["distill"]).resolve()) if kw["distill"] else None,
+                     distill_alpha=kw["distill_alpha"], distill_embedding=kw["distill_embedding"])
 
 
 @train.command()
@@ -176,6 +212,10 @@ def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augmen
 
     fs = FeatureSet.load(features_path)
     cfg = _fit_config(**kw)
+    if cfg.distill:
+        from .teacher import TeacherCache
+
+        TeacherCache.load(Path(cfg.distill), fs)  # a missing or mismatched teacher cache fails before any work
     override = None
     if augment:
         from .augment import Augmenter, parse_augment
@@ -200,16 +240,20 @@ def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augmen
 
 
 def _echo_result(out: Path, m: dict) -> None:
-    leak = " (leaky: windows of a clip on both sides)" if m.get("leaky_split") else ""
+    proto = m.get("protocol") or ("window-leaky" if m.get("leaky_split") else "clip-grouped")
     if "accuracy_mean" in m:
         total = m.get("folds_total", m["folds"])
         scope = f"{total}-fold" if m["folds"] == total else f"{m['folds']} of {total} folds ({', '.join(m['folds_run'])}):"
-        click.echo(f"{out}: {scope} window accuracy {100 * m['accuracy_mean']:.2f} ± {100 * m['accuracy_std']:.2f} %, "
-                   f"track accuracy {100 * m['track_accuracy_mean']:.2f} ± {100 * m['track_accuracy_std']:.2f} %{leak}")
+        click.echo(f"{out}: {proto}, {scope} song accuracy {100 * m['track_accuracy_mean']:.2f} ± "
+                   f"{100 * m['track_accuracy_std']:.2f} %, window accuracy {100 * m['accuracy_mean']:.2f} ± "
+                   f"{100 * m['accuracy_std']:.2f} %")
+        if m.get("song_recall"):
+            click.echo("  song recall: " + ", ".join(f"{g} {'-' if r is None else f'{100 * r:.0f}'}"
+                                                     for g, r in m["song_recall"].items()))
     else:
-        click.echo(f"{out}: window accuracy {100 * m['accuracy']:.2f} % ({m['windows_correct']}/{m['windows']}), "
-                   f"track accuracy {100 * m['track_accuracy']:.2f} %, loss {m['loss']:.4f}, "
-                   f"{m['trainable_parameters']:,} parameters, {m['ms_per_step']} ms/step{leak}")
+        click.echo(f"{out}: {proto}, song accuracy {100 * m['track_accuracy']:.2f} % ({m['tracks']} songs), "
+                   f"window accuracy {100 * m['accuracy']:.2f} % ({m['windows_correct']}/{m['windows']}), "
+                   f"loss {m['loss']:.4f}, {m['trainable_parameters']:,} parameters, {m['ms_per_step']} ms/step")
 
 
 @train.command()
@@ -255,6 +299,89 @@ def table2_markdown(rows, split: str, epochs: int) -> str:
                      f"{ours(m, 'precision')} / {pa(2)} | {ours(m, 'recall')} / {pa(3)} | {ours(m, 'f1')} / {pa(4)} | "
                      f"{ours(m, 'track_accuracy')} |")
     return "\n".join(lines) + "\n"
+
+
+@train.command("teacher")
+@click.option("--features", "features_path", required=True, type=click.Path(path_type=Path), help="Feature cache from 'train prepare'.")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Folder for teacher.npz (the teacher's outputs for every window) and the baseline's metrics.json/summary.md.")
+@click.option("--split", type=click.Choice(SPLITS), default="artist", show_default=True,
+              help="Split of the teacher baseline (use the student's split and seed to compare on the same folds).")
+@click.option("--folds", type=click.IntRange(2), default=5, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--split-lists", type=click.Path(path_type=Path), default=None, help="For --split filtered.")
+@click.option("--recompute", is_flag=True, help="Run the teacher again even if --out holds its outputs for this cache.")
+@click.option("--mix", "mix_count", type=click.IntRange(0, 1_000_000), default=None, metavar="N",
+              help="Also make N mixes of two windows of different songs and artists and let the teacher label them: "
+                   "'fit --distill' trains on the mixes of each fold's own training songs.  [default: keep what "
+                   "the cache holds]")
+@click.option("--unlabeled", "unlabeled_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A folder of your own music, no genres needed: its windows, labelled by the teacher, join every "
+                   "fold's training with 'fit --distill' (keep it free of the songs you test on).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def teacher_cmd(features_path: Path, out: Path, split: str, folds: int, seed: int, split_lists: Path | None,
+                recompute: bool, mix_count: int | None, unlabeled_dir: Path | None, quiet: bool) -> None:
+    """Run the pretrained teacher (musicnn MSD_musicnn) on every window and fit the teacher baseline.
+
+    The teacher's 200-d embedding and 50 tag probabilities of every window are
+    cached in OUT/teacher.npz ('train fit --distill OUT' learns from them). The
+    baseline is a logistic regression on the embeddings, fitted on each fold's
+    training windows and scored on its test songs like the student, so every
+    table can show the student beside its teacher. Needs musicnn
+    (pip install --no-deps musicnn==0.1.0); training only.
+    """
+    from edge_genre.cli import ensure_directory
+
+    from .dataset import FeatureSet
+    from .fit import FitConfig, aggregate, dataset_facts, kfold_summary
+    from .splits import fold_contents, make_folds
+    from .teacher import (MODEL, ExtraWindows, Musicnn, TeacherCache, TeacherError, compute_teacher, mixed_windows,
+                          teacher_baseline, unlabeled_windows)
+
+    fs = FeatureSet.load(features_path)
+    ensure_directory(out)
+    cache_path = out / "teacher.npz"
+    cache = None
+    if cache_path.is_file() and not recompute:
+        try:
+            cache = TeacherCache.load(cache_path, fs)
+            click.echo(f"{cache_path}: teacher outputs for this feature cache found, reused (--recompute to redo)")
+        except TeacherError:
+            cache = None
+    if cache is None:
+        cache, failed = compute_teacher(fs, progress=not quiet)
+        for msg in failed:
+            click.echo(f"warning: teacher skipped {msg}", err=True)
+        click.echo(f"{cache_path}: {MODEL} embeddings {cache.embedding.shape[1]}-d and {len(cache.tag_names)} tags "
+                   f"for {len(cache.clip)} windows")
+    if mix_count is not None or unlabeled_dir is not None:
+        teacher = Musicnn()
+        extra = ExtraWindows.empty(fs.config.feature_shape)
+        if mix_count:
+            extra = extra + mixed_windows(fs, mix_count, seed=seed, progress=not quiet, teacher=teacher)
+        if unlabeled_dir is not None:
+            found, failed = unlabeled_windows(unlabeled_dir, fs.config, fs.short_policy, progress=not quiet,
+                                              teacher=teacher)
+            for msg in failed:
+                click.echo(f"warning: skipped {msg}", err=True)
+            extra = extra + found
+        cache.extra = extra
+        kinds = {k: int((extra.kind == k).sum()) for k in ("mix", "unlabeled")}
+        click.echo(f"{cache_path}: extra teacher-labelled windows: {kinds['mix']} mixes, {kinds['unlabeled']} of unlabeled music")
+    cache.save(cache_path)
+    cfg = FitConfig(model=f"teacher baseline ({MODEL} embedding + logistic regression)", split=split, seed=seed,
+                    folds=folds, split_lists=str(split_lists) if split_lists else None)
+    fold_list = make_folds(fs, split, seed=seed, k=folds, lists_dir=split_lists)
+    results = teacher_baseline(fs, cache, fold_list)
+    metrics = aggregate(results, cfg, fs.labels) if len(results) > 1 else {**results[0], "protocol": cfg.split}
+    if len(results) > 1:
+        metrics.update({"folds_run": [f.name for f in fold_list], "folds_total": folds, "data": dataset_facts(fs),
+                        "fold_contents": fold_contents(fs, fold_list) if fs.artist is not None else None,
+                        "per_fold_detail": results})
+        (out / "summary.md").write_text(kfold_summary(metrics, cfg))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if len(results) > 1:
+        _echo_result(out, metrics)
 
 
 @train.command("export")

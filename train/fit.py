@@ -21,7 +21,7 @@ import numpy as np
 
 from . import reports
 from .dataset import DatasetError, FeatureSet
-from .splits import LEAKY_SPLITS, Fold, make_folds
+from .splits import LEAKY_SPLITS, MULTI_FOLD_SPLITS, PROTOCOL_TEXT, Fold, fold_contents, make_folds, protocol
 
 
 @dataclass
@@ -38,6 +38,10 @@ class FitConfig:
     lstm_units: int = 64
     stratify: str = "genre"  # or "kmeans": genre x K-means cluster strata
     keep: str = "last"  # or "best": the weights of the epoch with the best validation accuracy
+    weighting: str = "song"  # or "window": every training song weighs the same, whatever its window count
+    distill: str | None = None  # teacher cache (train teacher --out) to learn from
+    distill_alpha: float = 0.5  # share of the teacher's genre probabilities in the genre target
+    distill_embedding: float = 1.0  # weight of the regression onto the teacher's (standardised) embedding
     extra: dict = field(default_factory=dict)
 
 
@@ -67,7 +71,7 @@ class _EpochBar:
 
             def on_epoch_end(self, epoch, logs=None):
                 self.epoch_times.append(time.perf_counter() - self._t0)
-                logs = logs or {}
+                logs = _genre_keys(logs or {})
                 self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_accuracy")})
                 self.bar.update(1)
 
@@ -89,7 +93,7 @@ class _BestWeights:
                 self.best, self.best_epoch, self.weights = None, None, None
 
             def on_epoch_end(self, epoch, logs=None):
-                logs = logs or {}
+                logs = _genre_keys(logs or {})
                 key = (logs.get("val_accuracy", 0.0), -logs.get("val_loss", 0.0))
                 if self.best is None or key > self.best:
                     self.best, self.best_epoch, self.weights = key, epoch, self.model.get_weights()
@@ -101,6 +105,73 @@ class _BestWeights:
         return Best()
 
 
+def _genre_keys(logs: dict) -> dict:
+    """A distillation model's logs under the plain names: ``genre_accuracy`` -> ``accuracy``."""
+    out = dict(logs)
+    for prefix in ("", "val_"):
+        if prefix + "genre_accuracy" in logs:
+            out[prefix + "accuracy"] = logs[prefix + "genre_accuracy"]
+    return out
+
+
+def song_weights(clips: np.ndarray) -> np.ndarray:
+    """Sample weights that make every song weigh the same (mean 1): a 30-s clip's ten windows and
+    its copies count as much as a 3-s excerpt's one window and its copies."""
+    _, inverse, counts = np.unique(clips, return_inverse=True, return_counts=True)
+    w = 1.0 / counts[inverse]
+    return (w * len(w) / w.sum()).astype(np.float32)
+
+
+@dataclass
+class Targets:
+    """What one fold's model is fitted to: the genre target (one-hot, or mixed with the teacher's
+    probabilities), the teacher-embedding target and the sample weights, for training and validation."""
+
+    y: np.ndarray
+    weights: np.ndarray | None
+    valid_y: np.ndarray
+    embedding: np.ndarray | None = None
+    valid_embedding: np.ndarray | None = None
+    extra_x: np.ndarray | None = None  # teacher-labelled windows without a genre (mixes, unlabeled music)
+
+
+def fold_targets(fs: FeatureSet, fold: Fold, cfg: FitConfig, y_train: np.ndarray, sources: np.ndarray) -> Targets:
+    """Targets of one fold. ``sources``: the clean window each training row comes from.
+
+    With a teacher, the teacher cache's extra windows that the fold may use (unlabeled music, mixes
+    of two of its training songs) join the training rows after them, each counted as a song of one
+    window, with the teacher's genre probabilities as their whole genre target.
+    """
+    weights = song_weights(fs.clip[sources]) if cfg.weighting == "song" else None
+    if not cfg.distill:
+        return Targets(y_train, weights, fs.y[fold.valid])
+    from .teacher import TeacherCache, fitted_regression, soft_targets
+
+    teacher = TeacherCache.load(Path(cfg.distill), fs)
+    n_classes = len(fs.labels)
+    eye = np.eye(n_classes, dtype=np.float32)
+    soft = np.full((len(fs.y), n_classes), np.nan, dtype=np.float32)
+    soft[fold.train] = soft_targets(fs, teacher, fold.train, seed=cfg.seed)
+    teacher_probs = soft[sources]
+    missing = ~np.isfinite(teacher_probs).all(axis=1)
+    teacher_probs[missing] = eye[y_train[missing]]
+    y = (1 - cfg.distill_alpha) * eye[y_train] + cfg.distill_alpha * teacher_probs
+    emb = teacher.embedding
+    mean, std = np.nanmean(emb[fold.train], axis=0), np.nanstd(emb[fold.train], axis=0) + 1e-6
+    standard = np.nan_to_num((emb - mean) / std)  # windows the teacher could not read: 0 (the mean)
+    targets = Targets(y, weights, eye[fs.y[fold.valid]], standard[sources], standard[fold.valid])
+    extra = teacher.extra
+    rows = extra.usable_for(set(fs.clip[fold.train].tolist())) if extra is not None else np.zeros(0, int)
+    if len(rows):
+        probs = fitted_regression(fs, teacher, fold.train)(extra.embedding[rows])
+        targets.y = np.concatenate([targets.y, probs])
+        targets.embedding = np.concatenate([targets.embedding, (extra.embedding[rows] - mean) / std])
+        clips = np.concatenate([fs.clip[sources], np.array([f"extra:{i}" for i in rows])])
+        targets.weights = song_weights(clips) if cfg.weighting == "song" else None
+        targets.extra_x = extra.x[rows]
+    return targets
+
+
 def _set_determinism(seed: int) -> None:
     import tensorflow as tf
     import tf_keras as keras
@@ -110,24 +181,44 @@ def _set_determinism(seed: int) -> None:
 
 
 def train_fold(fs: FeatureSet, fold: Fold, cfg: FitConfig, out_dir: Path, progress: bool = True,
-               x_train: np.ndarray | None = None, y_train: np.ndarray | None = None) -> dict:
+               x_train: np.ndarray | None = None, y_train: np.ndarray | None = None,
+               sources: np.ndarray | None = None) -> dict:
     """Fit one model on ``fold`` and write its run directory; returns the metrics.
 
-    ``x_train``/``y_train`` replace the training windows (e.g. augmented copies).
+    ``x_train``/``y_train`` replace the training windows (e.g. augmented copies); ``sources`` then
+    gives the clean window each of them was made from (its song, and its teacher outputs).
     """
     import tf_keras as keras
 
-    from .models import build_model, trainable_parameters
+    from .models import build_model, trainable_parameters, with_embedding_head
 
     out_dir.mkdir(parents=True, exist_ok=True)
     _set_determinism(cfg.seed)
     x = fs.x[..., np.newaxis]
     xt = x[fold.train] if x_train is None else x_train[..., np.newaxis]
     yt = fs.y[fold.train] if y_train is None else y_train
+    if sources is None:
+        if x_train is not None and len(x_train) != len(fold.train):
+            raise ValueError("sources are needed when the training windows are not the fold's own")
+        sources = fold.train
+    targets = fold_targets(fs, fold, cfg, yt, sources)
+    if targets.extra_x is not None:
+        xt = np.concatenate([xt, targets.extra_x[..., np.newaxis]])
     kwargs = {"lstm_units": cfg.lstm_units} if cfg.model == "crnn" else {}
     model = build_model(cfg.model, fs.config.feature_shape, len(fs.labels), dropout=cfg.dropout, **kwargs)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.lr),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    genre_model = model
+    if cfg.distill:
+        model = with_embedding_head(model, targets.embedding.shape[1])
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.lr),
+                      loss={"genre": "categorical_crossentropy", "teacher_embedding": "mse"},
+                      loss_weights={"genre": 1.0, "teacher_embedding": cfg.distill_embedding},
+                      metrics={"genre": ["accuracy"]})
+        fit_y = {"genre": targets.y, "teacher_embedding": targets.embedding}
+        valid = (x[fold.valid], {"genre": targets.valid_y, "teacher_embedding": targets.valid_embedding})
+    else:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.lr),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        fit_y, valid = targets.y, (x[fold.valid], targets.valid_y)
     bar = _EpochBar(cfg.epochs, f"{cfg.model} {fold.name}", progress)
     callbacks = [bar]
     if cfg.keep == "best":
@@ -136,8 +227,9 @@ def train_fold(fs: FeatureSet, fold: Fold, cfg: FitConfig, out_dir: Path, progre
         best = _BestWeights()
         callbacks.append(best)
     t0 = time.perf_counter()
-    hist = model.fit(xt, yt, validation_data=(x[fold.valid], fs.y[fold.valid]), epochs=cfg.epochs,
+    hist = model.fit(xt, fit_y, sample_weight=targets.weights, validation_data=valid, epochs=cfg.epochs,
                      batch_size=cfg.batch_size, shuffle=True, verbose=0, callbacks=callbacks)
+    model = genre_model  # the genre output alone is what is evaluated, saved and exported
     train_seconds = time.perf_counter() - t0
     steps_per_epoch = int(np.ceil(len(yt) / cfg.batch_size))
     steady = bar.epoch_times[1:] or bar.epoch_times
@@ -145,9 +237,11 @@ def train_fold(fs: FeatureSet, fold: Fold, cfg: FitConfig, out_dir: Path, progre
 
     probs = model.predict(x[fold.test], batch_size=256, verbose=0)
     metrics = reports.evaluate(probs, fs.y[fold.test], fs.clip[fold.test], fs.labels)
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    history = {k: [float(v) for v in vals] for k, vals in _genre_keys(hist.history).items()}
     metrics.update({
-        "split": fold.name, "leaky_split": cfg.split in LEAKY_SPLITS, "sizes": fold.sizes(),
+        "split": fold.name, "leaky_split": cfg.split in LEAKY_SPLITS, "protocol": protocol(cfg.split),
+        "sizes": fold.sizes(), "training_rows": int(len(xt)),
+        "teacher_extra_rows": 0 if targets.extra_x is None else int(len(targets.extra_x)),
         "trainable_parameters": trainable_parameters(model), "ms_per_step": round(ms_per_step, 2),
         "seconds_per_epoch": round(float(np.median(steady)), 3), "train_seconds": round(train_seconds, 1),
         "final_val_accuracy": history.get("val_accuracy", [None])[-1],
@@ -172,7 +266,7 @@ def train_fold(fs: FeatureSet, fold: Fold, cfg: FitConfig, out_dir: Path, progre
 
 def run_summary(m: dict, cfg: FitConfig, labels: tuple[str, ...]) -> str:
     leak = ("**Leaky split**: windows of one clip sit in train and test, so this overstates accuracy on unseen clips.\n\n"
-            if m["leaky_split"] else "Clip-grouped split: no clip has windows on two sides.\n\n")
+            if m["leaky_split"] else f"Protocol: {PROTOCOL_TEXT[protocol(cfg.split)]}.\n\n")
     lines = [f"# {cfg.model} on split `{m['split']}`\n", leak,
              "| metric | value |", "|---|---|",
              f"| window accuracy | {reports.pct(m['accuracy'])} % ({m['windows_correct']}/{m['windows']}) |",
@@ -222,7 +316,7 @@ def fit(fs: FeatureSet, cfg: FitConfig, out_dir: Path, progress: bool = True, st
     multi = len(folds) > 1
     if only_folds is not None:
         if not multi:
-            raise DatasetError(f"--only-folds needs --split kfold (split {cfg.split!r} has one fold)")
+            raise DatasetError(f"--only-folds needs --split kfold or artist (split {cfg.split!r} has one fold)")
         wanted = set(only_folds)
         bad = sorted(wanted - set(range(len(folds))))
         if bad:
@@ -237,41 +331,95 @@ def fit(fs: FeatureSet, cfg: FitConfig, out_dir: Path, progress: bool = True, st
             results.append(done)
             continue
         xt, yt = train_override(fold) if train_override else (None, None)
-        results.append(train_fold(fs, fold, cfg, sub, progress, xt, yt))
+        sources = getattr(train_override, "last_sources", None) if train_override else None
+        results.append(train_fold(fs, fold, cfg, sub, progress, xt, yt, sources))
     if not multi:
         return results[0]
-    agg = aggregate(results, cfg)
-    agg.update({"folds_run": [f.name for f in folds], "folds_total": cfg.folds})
+    all_folds = make_folds(fs, cfg.split, seed=cfg.seed, k=cfg.folds, lists_dir=cfg.split_lists, strata=strata)
+    agg = aggregate(results, cfg, fs.labels)
+    agg.update({"folds_run": [f.name for f in folds], "folds_total": cfg.folds,
+                "fold_contents": fold_contents(fs, all_folds) if fs.artist is not None else None,
+                "data": dataset_facts(fs)})
     (out_dir / "metrics.json").write_text(json.dumps(agg, indent=2))
     (out_dir / "summary.md").write_text(kfold_summary(agg, cfg))
     return agg
 
 
-def aggregate(results: list[dict], cfg: FitConfig) -> dict:
+def dataset_facts(fs: FeatureSet) -> dict:
+    """What a run was trained and tested on: roots, songs, windows, short-clip policy, artist index."""
+    songs, _, groups = fs.song_table()
+    return {"sources": fs.source_names, "songs": int(len(songs)), "windows": int(len(fs.y)),
+            "short_policy": fs.short_policy, "short_clips": fs.short_clips, "artist_index": fs.artist_index,
+            "artists": len(set(groups.tolist())) if fs.artist is not None else None}
+
+
+def pooled_song_recall(results: list[dict], labels: tuple[str, ...]) -> dict:
+    """Per-genre song recall and the song confusion matrix, pooled over the folds' test songs."""
+    pairs = [tuple(v) for r in results for v in r.get("track_predictions", {}).values()]
+    confusion = np.zeros((len(labels), len(labels)), dtype=int)
+    for true, pred in pairs:
+        confusion[true, pred] += 1
+    totals = confusion.sum(axis=1)
+    recall = {name: (float(confusion[i, i] / totals[i]) if totals[i] else None) for i, name in enumerate(labels)}
+    return {"song_recall": recall, "song_confusion": confusion.tolist(), "songs_tested": int(len(pairs)),
+            "pooled_track_accuracy": float(np.trace(confusion) / max(1, len(pairs)))}
+
+
+def aggregate(results: list[dict], cfg: FitConfig, labels: tuple[str, ...] = ()) -> dict:
     keys = ("accuracy", "track_accuracy", "loss", "precision", "recall", "f1")
     agg = {f"{k}_mean": float(np.mean([r[k] for r in results])) for k in keys}
     agg.update({f"{k}_std": float(np.std([r[k] for r in results])) for k in keys})
-    agg.update({"folds": len(results), "per_fold": [{k: r[k] for k in (*keys, "sizes")} for r in results],
-                "trainable_parameters": results[0]["trainable_parameters"],
-                "ms_per_step": float(np.median([r["ms_per_step"] for r in results])),
-                "train_seconds": float(sum(r["train_seconds"] for r in results)),
-                "leaky_split": results[0]["leaky_split"], "split": cfg.split, "config": asdict(cfg),
-                "versions": results[0]["versions"]})
+    agg.update({"folds": len(results), "per_fold": [{k: r[k] for k in (*keys, "sizes", "tracks") if k in r} for r in results],
+                "leaky_split": cfg.split in LEAKY_SPLITS, "protocol": protocol(cfg.split), "split": cfg.split,
+                "config": asdict(cfg)})
+    if "trainable_parameters" in results[0]:  # a trained model (the teacher baseline has none of these)
+        agg.update({"trainable_parameters": results[0]["trainable_parameters"],
+                    "ms_per_step": float(np.median([r["ms_per_step"] for r in results])),
+                    "train_seconds": float(sum(r["train_seconds"] for r in results)),
+                    "versions": results[0]["versions"]})
+    if labels and all("track_predictions" in r for r in results):
+        agg.update(pooled_song_recall(results, labels))
     return agg
 
 
 def kfold_summary(agg: dict, cfg: FitConfig) -> str:
     total = agg.get("folds_total", agg["folds"])
-    scope = (f"{total}-fold cross-validation, grouped by clip" if agg["folds"] == total else
-             f"{agg['folds']} of the {total} folds of a cross-validation grouped by clip "
+    grouping = "artist" if protocol(cfg.split) == "artist-grouped" else "clip"
+    scope = (f"{total}-fold cross-validation, grouped by {grouping}" if agg["folds"] == total else
+             f"{agg['folds']} of the {total} folds of a cross-validation grouped by {grouping} "
              f"({', '.join(agg['folds_run'])}; a screening run, not the full estimate)")
+    data = agg.get("data") or {}
     lines = [f"# {cfg.model}: {scope}\n",
-             "Mean ± standard deviation over folds; each fold's test clips are unseen in training.\n",
-             "| metric | mean ± std (%) |", "|---|---|"]
-    for k in ("accuracy", "track_accuracy", "precision", "recall", "f1"):
-        lines.append(f"| {k.replace('_', ' ')} | {100 * agg[k + '_mean']:.2f} ± {100 * agg[k + '_std']:.2f} |")
-    lines += ["", "| fold | window acc. | track acc. | test windows |", "|---|---|---|---|"]
+             f"Protocol: {PROTOCOL_TEXT[protocol(cfg.split)]}. Mean ± standard deviation over folds; "
+             "song accuracy (argmax of the mean window probabilities of a song) is the headline.\n"]
+    if data:
+        lines.append(f"Data: {data['sources']}, {data['songs']} songs, {data['windows']} windows"
+                     + (f", {data['short_clips']} songs shorter than a window ({data['short_policy']})" if data["short_clips"] else "")
+                     + (f", {data['artists']} artist groups" if data.get("artists") else "") + ".\n")
+    lines += ["| metric | mean ± std (%) |", "|---|---|"]
+    for k, name in (("track_accuracy", "song accuracy"), ("accuracy", "window accuracy"), ("precision", "precision"),
+                    ("recall", "recall"), ("f1", "f1")):
+        lines.append(f"| {name} | {100 * agg[k + '_mean']:.2f} ± {100 * agg[k + '_std']:.2f} |")
+    lines += ["", "| fold | song acc. | window acc. | test songs | test windows |", "|---|---|---|---|---|"]
     names = agg.get("folds_run") or [f"fold{i}" for i in range(agg["folds"])]
     for name, f in zip(names, agg["per_fold"]):
-        lines.append(f"| {name.removeprefix('fold')} | {reports.pct(f['accuracy'])} | {reports.pct(f['track_accuracy'])} | {f['sizes']['test']} |")
+        lines.append(f"| {name.removeprefix('fold')} | {reports.pct(f['track_accuracy'])} | {reports.pct(f['accuracy'])} | "
+                     f"{f.get('tracks', '-')} | {f['sizes']['test']} |")
+    if agg.get("song_recall"):
+        lines += ["", f"Per-genre song recall, pooled over the {agg['songs_tested']} test songs of all folds "
+                      f"(pooled song accuracy {reports.pct(agg['pooled_track_accuracy'])} %):", "",
+                  "| genre | song recall % |", "|---|---|"]
+        lines += [f"| {g} | {'-' if r is None else reports.pct(r)} |" for g, r in agg["song_recall"].items()]
+    contents = agg.get("fold_contents")
+    if contents:
+        genres = list(contents["artists_per_genre"])
+        lines += ["", "What each fold tests: songs / artists per genre.", "",
+                  "| fold | " + " | ".join(genres) + " |", "|---|" + "---|" * len(genres)]
+        for row in contents["folds"]:
+            lines.append(f"| {row['fold'].removeprefix('fold')} | "
+                         + " | ".join(f"{row['test'][g]['songs']} / {row['test'][g]['artists']}" for g in genres) + " |")
+        lines.append("| artists in all | " + " | ".join(str(contents["artists_per_genre"][g]) for g in genres) + " |")
+        if contents["few_artists"]:
+            lines.append(f"\n{', '.join(contents['few_artists'])}: fewer artists than folds, so some folds test "
+                         "no song of that genre and the genre's figures rest on few artists.")
     return "\n".join(lines) + "\n"

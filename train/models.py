@@ -32,7 +32,7 @@ def _conv_blocks(layers, x, blocks):
 
 def _classifier_head(layers, x, n_classes: int, dropout_rate: float | None):
     """Dense 64 ReLU -> optional Dropout -> softmax over the genres."""
-    x = layers.Dense(64, activation="relu")(x)
+    x = layers.Dense(64, activation="relu", name="head")(x)
     if dropout_rate:
         x = layers.Dropout(dropout_rate)(x)
     return layers.Dense(n_classes, activation="softmax", name="genre")(x)
@@ -76,6 +76,15 @@ def build_model(name: str, input_shape: tuple[int, int], n_classes: int, dropout
     if name not in builders:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
     return builders[name](input_shape, n_classes, dropout=dropout, **kwargs)
+
+
+def with_embedding_head(model, dim: int):
+    """A two-output copy of a genre model for distillation: the genre softmax and a linear
+    ``teacher_embedding`` of ``dim`` values read from the 64-d ``head`` layer. The genre model
+    itself (what is saved and exported) is ``keras.Model(model.input, model.get_layer("genre").output)``."""
+    keras = _keras()
+    embedding = keras.layers.Dense(dim, name="teacher_embedding")(model.get_layer("head").output)
+    return keras.Model(model.input, [model.output, embedding], name=model.name + "_distill")
 
 
 def trainable_parameters(model) -> int:
