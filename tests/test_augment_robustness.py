@@ -256,3 +256,18 @@ def test_robustness_refuses_a_non_run(tmp_path):
 
     with pytest.raises(RobustnessError, match="neither a run directory"):
         robustness(tmp_path, tmp_path / "out")
+
+
+def test_markdown_verdict_agrees_with_the_json_at_exactly_five_points(tmp_path):
+    """A loss of exactly 5.0 points (0.75 - 0.80 in floating point) is within the target in the
+    JSON; the markdown table must say so too (it once compared the raw difference)."""
+    from train.robustness import write_outputs
+
+    report = _report(0.80, 0.75, 0.80)
+    assert report["moderate"]["within_target"]
+    report.update({"target": "runs/x", "backend": "keras", "use": "keras", "folds": ["fold0"],
+                   "clips_per_fold": [20], "seed": 0, "feature_config": FeatureConfig().to_dict(),
+                   "target_points": 5.0, "note": "n"})
+    write_outputs(report, tmp_path)
+    gain_row = next(line for line in (tmp_path / "robustness.md").read_text().splitlines() if line.startswith("| gain"))
+    assert gain_row.rstrip().endswith("| yes |"), gain_row

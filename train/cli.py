@@ -482,7 +482,7 @@ def robustness_cmd(target: Path, data_dir: Path | None, out: Path, folds: str | 
     from edge_genre.cli import ensure_directory
 
     from .degrade import DEGRADATIONS
-    from .robustness import CAVEAT, robustness
+    from .robustness import robustness
 
     ensure_directory(out, create=False)
     if cache_dir is not None:
@@ -507,7 +507,7 @@ def robustness_cmd(target: Path, data_dir: Path | None, out: Path, folds: str | 
             click.echo(f"  {row['degradation']:13s} {row['label']:>10s}: window {100 * row['window_accuracy_mean']:5.1f} %, "
                        f"clip {100 * row['clip_accuracy_mean']:5.1f} %{delta}")
     click.echo(f"{out / 'robustness.md'}, robustness.json, robustness.png written")
-    click.echo(CAVEAT)
+    click.echo(r["caveat"])
 
 
 def _register_analysis_commands() -> None:
