@@ -335,3 +335,26 @@ def test_distill_refuses_a_teacher_cache_of_other_features(prepared, tmp_path):
                                     "--distill", str(tmp_path), "--out", str(tmp_path / "run")])
     assert res.exit_code == 2
     assert "computed for another feature cache" in res.output and "Traceback" not in res.output
+
+
+def test_fit_defaults_to_a_split_that_keeps_songs_and_artists_on_one_side():
+    from train.cli import _resolve_split
+
+    fs = _synthetic_set()
+    assert _resolve_split("auto", fs) == "artist-holdout"
+    fs.artist = None
+    assert _resolve_split("auto", fs) == "track"
+    assert _resolve_split("paper", fs) == "paper"  # the papers' leaky protocol only when asked for
+
+
+def test_artist_holdout_holds_out_few_songs_per_genre_by_artists_never_trained_on():
+    from train.splits import make_folds
+
+    fs = _synthetic_set(artists_per_genre=(4, 6), songs_per_artist=2)
+    fold = make_folds(fs, "artist-holdout", seed=1)[0]
+    sides = [set(fs.artist[idx].tolist()) for idx in (fold.train, fold.valid, fold.test)]
+    assert not sides[0] & sides[2] and not sides[1] & sides[2] and not sides[0] & sides[1]
+    test_songs = sorted(set(fs.clip[fold.test].tolist()))
+    assert {s.split(".")[0] for s in test_songs} == {"g0", "g1"}
+    assert all(sum(s.startswith(g) for s in test_songs) <= 3 for g in ("g0", "g1"))
+    assert len(fold.train) + len(fold.valid) + len(fold.test) == len(fs.y)

@@ -141,9 +141,13 @@ def _fit_options(f):
         click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate."),
         click.option("--epochs", type=click.IntRange(1), default=100, show_default=True),
         click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True),
-        click.option("--split", type=click.Choice(SPLITS), default="paper", show_default=True,
-                     help="paper/mirsepassi: random over windows (leaky); track: grouped by clip; filtered: fault-filtered lists; kfold: grouped k-fold."),
-        click.option("--folds", type=click.IntRange(2), default=5, show_default=True, help="Folds for --split kfold."),
+        click.option("--split", type=click.Choice(("auto", *SPLITS)), default="auto", show_default=True,
+                     help="auto: artist-holdout when the feature cache knows artists (prepare --artists), else track. "
+                          "paper/mirsepassi: random over windows (leaky, the papers' protocol); track: grouped by clip "
+                          "(60/20/20); kfold: k folds grouped by clip; holdout: two clips per genre held out; filtered: "
+                          "the fault-filtered lists; artist: k folds grouped by artist (music by unseen artists); "
+                          "artist-holdout: songs of a few artists per genre held out."),
+        click.option("--folds", type=click.IntRange(2), default=5, show_default=True, help="Folds for --split kfold or artist."),
         click.option("--split-lists", type=click.Path(path_type=Path), default=None, help="Folder of {train,valid,test}_filtered.txt for --split filtered."),
         click.option("--lstm-units", type=click.IntRange(1), default=64, show_default=True, help="Units per direction of the CRNN's BiLSTMs."),
         click.option("--stratify", type=click.Choice(["genre", "kmeans"]), default="genre", show_default=True,
@@ -168,6 +172,13 @@ def _fit_options(f):
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def _resolve_split(split: str, fs) -> str:
+    """``auto``: keep each artist on one side when the cache knows artists, else each song."""
+    if split != "auto":
+        return split
+    return "artist-holdout" if fs.artist is not None else "track"
 
 
 def _fit_config(**kw):
@@ -211,6 +222,7 @@ def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augmen
     from .fit import fit as run_fit
 
     fs = FeatureSet.load(features_path)
+    kw["split"] = _resolve_split(kw["split"], fs)
     cfg = _fit_config(**kw)
     if cfg.distill:
         from .teacher import TeacherCache
