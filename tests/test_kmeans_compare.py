@@ -59,12 +59,16 @@ def test_kmeans_cli_and_compare(blobs, tmp_path):
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "k" / "purity.json").read_text())["clusters"] == 4
 
-    for name, acc, leaky in (("r1", 0.9, True), ("r2", 0.5, False)):
+    for name, acc, split in (("r1", 0.9, "paper"), ("r2", 0.5, "artist")):
         (tmp_path / name).mkdir()
+        extra = {"song_recall": {"a": 0.25, "b": None}} if split == "artist" else {}
         (tmp_path / name / "metrics.json").write_text(json.dumps(
             {"accuracy": acc, "track_accuracy": acc, "f1": acc, "trainable_parameters": 1234, "ms_per_step": 5.0,
-             "leaky_split": leaky, "split": "paper", "config": {"model": "cnn"}}))
+             "leaky_split": split == "paper", "split": split, "config": {"model": "cnn", "split": split, "epochs": 7},
+             **extra}))
     res = CliRunner().invoke(main, ["train", "compare", str(tmp_path / "r1"), str(tmp_path / "r2")])
     assert res.exit_code == 0, res.output
     rows = [line for line in res.output.splitlines() if line.startswith(("| r1 ", "| r2 "))]
-    assert "90.00" in rows[0] and "(leaky)" in rows[0] and "50.00" in rows[1] and "(leaky)" not in rows[1]
+    assert "90.00" in rows[0] and "window-leaky (paper)" in rows[0] and "| 7 |" in rows[0]
+    assert "50.00" in rows[1] and "artist-grouped (artist)" in rows[1]
+    assert "| r2 | 25 | - |" in res.output  # per-genre song recall of the runs that have it

@@ -44,16 +44,32 @@ def _fmt(m: dict, key: str) -> str:
 
 
 def compare_markdown(runs: list[Path]) -> str:
-    lines = ["| run | model | split | window acc. (%) | track acc. (%) | F1 (%) | parameters | ms/step | Keras model size |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    """Runs side by side (song accuracy first, with each run's protocol), then their per-genre song
+    recall pooled over folds where the runs have it."""
+    from .splits import protocol
+
+    lines = ["| run | model | protocol | song acc. (%) | window acc. (%) | F1 (%) | epochs | parameters | ms/step | Keras model size |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    recalls = {}
     for run in runs:
         m = _load_metrics(run)
         cfg = m.get("config", {})
-        leak = " (leaky)" if m.get("leaky_split") else ""
+        split = m.get("split", cfg.get("split", "?"))
+        proto = m.get("protocol") or protocol(cfg.get("split", split))
         keras_files = [run / "model.keras"] + sorted(run.glob("fold*/model.keras"))
         size = next((f"{p.stat().st_size / 1024:.0f} KiB" for p in keras_files if p.exists()), "-")
-        lines.append(f"| {run.name} | {cfg.get('model', '?')} | {m.get('split', cfg.get('split', '?'))}{leak} | {_fmt(m, 'accuracy')} | "
-                     f"{_fmt(m, 'track_accuracy')} | {_fmt(m, 'f1')} | {m.get('trainable_parameters', 0):,} | {m.get('ms_per_step', '-')} | {size} |")
+        params = m.get("trainable_parameters")
+        lines.append(f"| {run.name} | {cfg.get('model', '?')} | {proto} ({cfg.get('split', split)}) | {_fmt(m, 'track_accuracy')} | "
+                     f"{_fmt(m, 'accuracy')} | {_fmt(m, 'f1')} | {cfg.get('epochs', '-') if params else '-'} | "
+                     f"{f'{params:,}' if params else '-'} | {m.get('ms_per_step', '-')} | {size} |")
+        if m.get("song_recall"):
+            recalls[run.name] = m["song_recall"]
+    if recalls:
+        genres = list(next(iter(recalls.values())))
+        lines += ["", "Per-genre song recall (%), pooled over the folds' test songs:", "",
+                  "| run | " + " | ".join(genres) + " |", "|---|" + "---|" * len(genres)]
+        for name, rec in recalls.items():
+            lines.append(f"| {name} | " + " | ".join("-" if rec.get(g) is None else f"{100 * rec[g]:.0f}" for g in genres) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -61,9 +77,10 @@ def compare_markdown(runs: list[Path]) -> str:
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--markdown", "markdown_path", type=click.Path(path_type=Path), help="Also write the table to this file.")
 def compare(runs: tuple[Path, ...], markdown_path: Path | None) -> None:
-    """Put runs side by side: window and track accuracy, parameters, ms per step, model size.
+    """Put runs side by side: song and window accuracy, protocol, epochs, parameters, ms per step, model size.
 
-    k-fold runs show mean ± std over folds; leaky (random window) splits are marked.
+    k-fold runs show mean ± std over folds; every row names its protocol (window-leaky,
+    clip-grouped, artist-grouped). A teacher baseline folder ('train teacher --out') is a run too.
     """
     table = compare_markdown(list(runs))
     if markdown_path:
