@@ -16,7 +16,7 @@ import numpy as np
 from .config import FeatureConfig
 from .dsp import validate_audio, window_features
 from .errors import AudioError, ModelError
-from .model_io import ModelInfo, make_interpreter, read_model_info
+from .model_io import ModelInfo, make_interpreter, native_stderr_silenced, read_model_info
 from .streaming import hop_frames_for
 
 SILENCE = "silence"
@@ -116,7 +116,8 @@ class GenreClassifier:
         self.config: FeatureConfig = self.info.config
         self.interpreter, self.backend = make_interpreter(self.path, num_threads)
         try:
-            self.interpreter.allocate_tensors()
+            with native_stderr_silenced():
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{self.path}: cannot allocate tensors ({exc})") from None
         inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()

@@ -9,6 +9,7 @@ reader (no TensorFlow, no flatbuffers package) and opens the interpreter:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import struct
@@ -165,6 +166,28 @@ def read_model_info(model: str | os.PathLike) -> ModelInfo:
     return ModelInfo(path=path, labels=tuple(meta["labels"]), config=config, extra=extra)
 
 
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Send what native code writes to file descriptor 2 to /dev/null for the duration (LiteRT's
+    ``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`` at every model load). Python-level
+    errors are unaffected: they are raised as exceptions and reported after the block."""
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (embedded interpreters): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def make_interpreter(path: Path, num_threads: int = 1) -> tuple[Any, str]:
     """Open a TFLite interpreter with the first backend available; returns (interpreter, backend name)."""
     errors = []
@@ -176,7 +199,8 @@ def make_interpreter(path: Path, num_threads: int = 1) -> tuple[Any, str]:
             continue
         backend = module_name.split(".")[0]
         try:
-            return module.Interpreter(model_path=str(path), num_threads=num_threads), backend
+            with native_stderr_silenced():
+                return module.Interpreter(model_path=str(path), num_threads=num_threads), backend
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{path}: the {backend} interpreter cannot load it ({exc})") from None
     raise ModelError(
