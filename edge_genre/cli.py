@@ -352,7 +352,10 @@ def info(model: str, as_json: bool) -> None:
         if desc.get(key):
             click.echo(f"{key:<11} {desc[key]}")
     if desc.get("held_out_clips"):
-        click.echo(f"held out    {len(desc['held_out_clips'])} clips never seen in training: {', '.join(desc['held_out_clips'])}")
+        # artist-grouped splits (train/splits.py PROTOCOLS) hold out whole artists, not just songs
+        whom = "songs by artists never heard" if desc.get("split") in ("artist", "artist-holdout", "filtered") \
+            else "clips never seen"
+        click.echo(f"held out    {len(desc['held_out_clips'])} {whom} in training: {', '.join(desc['held_out_clips'])}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -62,12 +62,13 @@ def _accuracy(r, level):
     return float((r[f"{level}_pred"] == r[f"{level}_true"]).mean())
 
 
-def test_held_out_clips_are_declared_and_balanced():
+def test_held_out_songs_are_declared_and_cover_every_genre():
     info = read_model_info("int8")
     clips = info.extra["held_out_clips"]
-    assert len(clips) == 20
-    assert sorted({c.split(".")[0] for c in clips}) == sorted(info.labels)  # two per genre
+    assert len(clips) >= 20
+    assert sorted({c.split(".")[0] for c in clips}) == sorted(info.labels)
     assert read_model_info("float").extra["held_out_clips"] == clips
+    assert info.extra["split"] == "artist-holdout"  # no artist of these songs was heard in training
 
 
 def test_int8_within_one_point_of_float(held_out_results):
@@ -82,26 +83,28 @@ def test_int8_agrees_with_float(held_out_results):
 
 
 def test_accuracy_floor(held_out_results):
-    # Chance is 10 %. Leak-free 5-fold cross-validation of this recipe on gtzan-mini gives about
-    # 73 +- 6 % of windows and 82 +- 5 % of clips (model card); the floors sit two standard
-    # deviations below, so a broken front end, a wrong quantization or a label mix-up fails, while
-    # the ordinary spread of 20 held-out clips does not. (These clips share artists with the
-    # training clips: see the model card.)
+    # Chance is 10 %. These are songs by artists the model never heard (28 songs: 3 full clips and
+    # 25 excerpts of 2-3 s). The shipped model gets 64 % of them (int8; model card); artist-grouped
+    # 5-fold cross-validation of its recipe gives 42-53 % per fold. The floors sit below the worst
+    # fold, so a broken front end, a wrong quantization or a label mix-up (10-20 %) fails, while the
+    # ordinary spread of 28 songs does not.
     int8 = held_out_results["int8"]
-    assert _accuracy(int8, "window") >= 0.61
-    assert _accuracy(int8, "clip") >= 0.70
-    assert len(int8["window_true"]) >= 190  # ten windows per 30-s clip
+    assert _accuracy(int8, "window") >= 0.40
+    assert _accuracy(int8, "clip") >= 0.40
+    assert len(int8["window_true"]) >= 50  # ten windows per 30-s clip, one per excerpt
 
 
 def test_input_level_does_not_change_the_answer(data_dir, held_out_results):
-    # The shipped front end subtracts each window's mean level: a microphone 20 dB quieter
-    # (or 6 dB louder, clipped) gives the same features up to rounding, so the same windows.
+    # The shipped front end subtracts each window's mean level: a microphone 20 dB quieter gives
+    # the same features up to rounding, so the same windows. 6 dB louder is clipped, which changes
+    # the signal: the excerpts among the held-out songs are peak-normalised, so +6 dB clips every
+    # loud passage of them, and most windows (measured 89 %) still keep their answer.
     for gain_db in (-20.0, 6.0):
         factor = 10 ** (gain_db / 20)
         scaled = _classify_held_out(data_dir, lambda y: np.clip(y * factor, -1.0, 1.0))
         same = float((scaled["int8"]["window_pred"] == held_out_results["int8"]["window_pred"]).mean())
         print(f"{gain_db:+.0f} dB: {100 * same:.1f} % of the held-out windows get the same answer")
-        assert same >= (0.97 if gain_db < 0 else 0.90), f"{gain_db:+.0f} dB: {100 * same:.1f} % of windows unchanged"
+        assert same >= (0.97 if gain_db < 0 else 0.80), f"{gain_db:+.0f} dB: {100 * same:.1f} % of windows unchanged"
 
 
 def test_band_limited_input_keeps_most_of_its_accuracy(data_dir, held_out_results):

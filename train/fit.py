@@ -269,8 +269,8 @@ def run_summary(m: dict, cfg: FitConfig, labels: tuple[str, ...]) -> str:
             if m["leaky_split"] else f"Protocol: {PROTOCOL_TEXT[protocol(cfg.split)]}.\n\n")
     lines = [f"# {cfg.model} on split `{m['split']}`\n", leak,
              "| metric | value |", "|---|---|",
+             f"| song accuracy (argmax of the mean of a song's windows) | {reports.pct(m['track_accuracy'])} % ({m['tracks']} songs) |",
              f"| window accuracy | {reports.pct(m['accuracy'])} % ({m['windows_correct']}/{m['windows']}) |",
-             f"| track accuracy | {reports.pct(m['track_accuracy'])} % ({m['tracks']} clips) |",
              f"| loss | {m['loss']:.4f} |",
              f"| precision / recall / F1 (weighted) | {reports.pct(m['precision'])} / {reports.pct(m['recall'])} / {reports.pct(m['f1'])} |",
              f"| trainable parameters | {m['trainable_parameters']:,} |",

@@ -194,28 +194,27 @@ def compute_teacher(fs: FeatureSet, progress: bool = True, data_dir: Path | None
 
     teacher = Musicnn()
     paths = clip_audio_paths(fs, data_dir)
-    n = len(fs.clip)
-    embedding = np.full((n, 0), np.nan, dtype=np.float32)
-    tags = None
+    outputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     failed = []
-    songs = list(dict.fromkeys(fs.clip.tolist()))
-    for song in tqdm(songs, desc=f"teacher {MODEL}", unit="clip", disable=not progress):
-        rows = np.flatnonzero(fs.clip == song)
+    for song in tqdm(list(dict.fromkeys(fs.clip.tolist())), desc=f"teacher {MODEL}", unit="clip", disable=not progress):
+        expected = int((fs.clip == song).sum())
         try:
             inputs = clip_teacher_inputs(paths[song], fs.config, fs.short_policy)
         except (OSError, DatasetError, ValueError) as exc:
             failed.append(f"{song}: {exc}")
             continue
-        if len(inputs) != len(rows):
-            failed.append(f"{song}: {len(inputs)} windows now, {len(rows)} in the feature cache (audio changed?)")
+        if len(inputs) != expected:
+            failed.append(f"{song}: {len(inputs)} windows now, {expected} in the feature cache (audio changed?)")
             continue
-        e, t = teacher(inputs)
-        if tags is None:
-            embedding = np.full((n, e.shape[1]), np.nan, dtype=np.float32)
-            tags = np.full((n, t.shape[1]), np.nan, dtype=np.float32)
-        embedding[rows], tags[rows] = e, t
-    if tags is None:
+        outputs[song] = teacher(inputs)
+    if not outputs:
         raise TeacherError("the teacher could not read any clip: " + "; ".join(failed[:3]))
+    dims = next(iter(outputs.values()))
+    embedding = np.full((len(fs.clip), dims[0].shape[1]), np.nan, dtype=np.float32)  # rows of unread clips: NaN
+    tags = np.full((len(fs.clip), dims[1].shape[1]), np.nan, dtype=np.float32)
+    for song, (e, t) in outputs.items():
+        rows = np.flatnonzero(fs.clip == song)
+        embedding[rows], tags[rows] = e, t
     return TeacherCache(embedding, tags, fs.clip.copy(), teacher.tags, teacher.model, fs.source_cache), failed
 
 
