@@ -21,7 +21,7 @@ import numpy as np
 
 from . import reports
 from .dataset import DatasetError, FeatureSet
-from .splits import LEAKY_SPLITS, MULTI_FOLD_SPLITS, PROTOCOL_TEXT, Fold, fold_contents, make_folds, protocol
+from .splits import LEAKY_SPLITS, PROTOCOL_TEXT, Fold, fold_contents, make_folds, protocol
 
 
 @dataclass

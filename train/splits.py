@@ -34,7 +34,6 @@ from .dataset import DatasetError, FeatureSet
 
 SPLITS = ("paper", "mirsepassi", "track", "filtered", "kfold", "holdout", "artist", "artist-holdout")
 LEAKY_SPLITS = ("paper", "mirsepassi")
-MULTI_FOLD_SPLITS = ("kfold", "artist")
 ARTIST_VALID_SHARE = 8  # the validation artists of an artist fold: 1/8 of the artists not under test
 PROTOCOLS = {"paper": "window-leaky", "mirsepassi": "window-leaky", "track": "clip-grouped", "kfold": "clip-grouped",
              "holdout": "clip-grouped", "filtered": "artist-grouped", "artist": "artist-grouped",
