@@ -135,7 +135,8 @@ class Targets:
     extra_x: np.ndarray | None = None  # teacher-labelled windows without a genre (mixes, unlabeled music)
 
 
-def fold_targets(fs: FeatureSet, fold: Fold, cfg: FitConfig, y_train: np.ndarray, sources: np.ndarray) -> Targets:
+def fold_targets(fs: FeatureSet, fold: Fold, cfg: FitConfig, y_train: np.ndarray, sources: np.ndarray,
+                 teacher=None) -> Targets:
     """Targets of one fold. ``sources``: the clean window each training row comes from.
 
     With a teacher, the teacher cache's extra windows that the fold may use (unlabeled music, mixes
@@ -147,7 +148,7 @@ def fold_targets(fs: FeatureSet, fold: Fold, cfg: FitConfig, y_train: np.ndarray
         return Targets(y_train, weights, fs.y[fold.valid])
     from .teacher import TeacherCache, fitted_regression, soft_targets
 
-    teacher = TeacherCache.load(Path(cfg.distill), fs)
+    teacher = teacher or TeacherCache.load(Path(cfg.distill), fs)
     n_classes = len(fs.labels)
     eye = np.eye(n_classes, dtype=np.float32)
     soft = np.full((len(fs.y), n_classes), np.nan, dtype=np.float32)
@@ -182,11 +183,12 @@ def _set_determinism(seed: int) -> None:
 
 def train_fold(fs: FeatureSet, fold: Fold, cfg: FitConfig, out_dir: Path, progress: bool = True,
                x_train: np.ndarray | None = None, y_train: np.ndarray | None = None,
-               sources: np.ndarray | None = None) -> dict:
+               sources: np.ndarray | None = None, teacher=None) -> dict:
     """Fit one model on ``fold`` and write its run directory; returns the metrics.
 
     ``x_train``/``y_train`` replace the training windows (e.g. augmented copies); ``sources`` then
     gives the clean window each of them was made from (its song, and its teacher outputs).
+    ``teacher``: the run's loaded teacher cache (default: loaded from ``cfg.distill``).
     """
     import tf_keras as keras
 
@@ -201,7 +203,7 @@ def train_fold(fs: FeatureSet, fold: Fold, cfg: FitConfig, out_dir: Path, progre
         if x_train is not None and len(x_train) != len(fold.train):
             raise ValueError("sources are needed when the training windows are not the fold's own")
         sources = fold.train
-    targets = fold_targets(fs, fold, cfg, yt, sources)
+    targets = fold_targets(fs, fold, cfg, yt, sources, teacher)
     if targets.extra_x is not None:
         xt = np.concatenate([xt, targets.extra_x[..., np.newaxis]])
     kwargs = {"lstm_units": cfg.lstm_units} if cfg.model == "crnn" else {}
@@ -312,7 +314,8 @@ def fit(fs: FeatureSet, cfg: FitConfig, out_dir: Path, progress: bool = True, st
         from .kmeans import kmeans_strata
 
         strata = kmeans_strata(fs, seed=cfg.seed, min_count=max(5, cfg.folds))
-    folds = make_folds(fs, cfg.split, seed=cfg.seed, k=cfg.folds, lists_dir=cfg.split_lists, strata=strata)
+    all_folds = make_folds(fs, cfg.split, seed=cfg.seed, k=cfg.folds, lists_dir=cfg.split_lists, strata=strata)
+    folds = all_folds
     multi = len(folds) > 1
     if only_folds is not None:
         if not multi:
@@ -322,6 +325,11 @@ def fit(fs: FeatureSet, cfg: FitConfig, out_dir: Path, progress: bool = True, st
         if bad:
             raise DatasetError(f"--only-folds {','.join(map(str, bad))}: the folds are 0-{len(folds) - 1}")
         folds = [f for i, f in enumerate(folds) if i in wanted]
+    teacher = None
+    if cfg.distill:
+        from .teacher import TeacherCache
+
+        teacher = TeacherCache.load(Path(cfg.distill), fs)  # once per run, not once per fold
     results = []
     for fold in folds:
         sub = out_dir / fold.name if multi else out_dir
@@ -332,10 +340,9 @@ def fit(fs: FeatureSet, cfg: FitConfig, out_dir: Path, progress: bool = True, st
             continue
         xt, yt = train_override(fold) if train_override else (None, None)
         sources = getattr(train_override, "last_sources", None) if train_override else None
-        results.append(train_fold(fs, fold, cfg, sub, progress, xt, yt, sources))
+        results.append(train_fold(fs, fold, cfg, sub, progress, xt, yt, sources, teacher))
     if not multi:
         return results[0]
-    all_folds = make_folds(fs, cfg.split, seed=cfg.seed, k=cfg.folds, lists_dir=cfg.split_lists, strata=strata)
     agg = aggregate(results, cfg, fs.labels)
     agg.update({"folds_run": [f.name for f in folds], "folds_total": cfg.folds,
                 "fold_contents": fold_contents(fs, all_folds) if fs.artist is not None else None,
