@@ -276,8 +276,8 @@ def resolve_float_model(model: str | os.PathLike, float_model: str | os.PathLike
     """The float reference model: given, or ``"float"`` for the shipped int8, or the ``*_float`` sibling."""
     if float_model not in (None, AUTO):
         return str(float_model)
-    if str(model) == "int8":
-        return "float"
+    if str(model) in ("int8", "large"):
+        return "float" if str(model) == "int8" else "large-float"
     path = Path(str(model))
     if "int8" in path.name:
         sibling = path.with_name(path.name[::-1].replace("8tni", "taolf", 1)[::-1])
@@ -502,6 +502,7 @@ def bench_dsp(y: np.ndarray, config: FeatureConfig, hop_seconds: float, repeat: 
               notes: list[str], budget_s: float | None = TIME_BUDGET_S) -> dict[str, Any]:
     """The model's features per window (MFCC or log-mel): edge_genre batch and streaming, librosa,
     and python_speech_features' MFCC."""
+    from edge_genre.config import MUSICNN_OFFSET
     from edge_genre.dsp import window_features
     from edge_genre.streaming import StreamingMFCC
 
@@ -531,6 +532,8 @@ def bench_dsp(y: np.ndarray, config: FeatureConfig, hop_seconds: float, repeat: 
             # top_db (mfcc() itself has no top_db), or the log-mel; level centring when the model uses it.
             mel = librosa.feature.melspectrogram(y=w, sr=sr, n_fft=config.n_fft, hop_length=config.hop_length,
                                                  n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax)
+            if config.kind == "musicnn":  # the large model: musicnn's own compression, as its extractor
+                return np.log10(MUSICNN_OFFSET * mel + 1)
             db = librosa.power_to_db(mel, top_db=config.top_db)
             if config.normalization == "level":
                 db = db - db.mean()

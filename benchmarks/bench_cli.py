@@ -8,13 +8,14 @@ from pathlib import Path
 import click
 
 from edge_genre.cli import ensure_writable
+from edge_genre.model_io import MODEL_CHOICES
 
 from .bench import AUTO, DEFAULT_REPEAT, STAGES, format_markdown, format_text, run_benchmark, write_plot
 
 
 @click.command("bench")
-@click.option("--model", "-m", default="int8", show_default=True, metavar="int8|float|PATH",
-              help="Model under test: the shipped int8 or float model, or an exported .tflite.")
+@click.option("--model", "-m", default="int8", show_default=True, metavar=MODEL_CHOICES,
+              help="Model under test: a shipped model (int8 = default, large = musicnn backbone) or an exported .tflite.")
 @click.option("--float-model", default=None, metavar="float|PATH",
               help="Float reference model [default: the shipped float model, or the *float* sibling of an *int8* file].")
 @click.option("--keras-model", type=click.Path(path_type=Path), default=None,

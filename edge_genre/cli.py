@@ -19,6 +19,7 @@ import numpy as np
 
 from . import __version__
 from .errors import EdgeGenreError
+from .model_io import MODEL_CHOICES
 
 EXIT_USAGE = 2
 
@@ -174,8 +175,9 @@ def main() -> None:
 
 
 MODEL_OPTION = click.option(
-    "--model", "-m", default="int8", show_default=True, metavar="int8|float|PATH",
-    help="Shipped int8 or float model, or an exported .tflite file.",
+    "--model", "-m", default="int8", show_default=True, metavar=MODEL_CHOICES,
+    help="Shipped model: int8 (default, 166 KiB reduced CRNN) or large (musicnn backbone, 0.8 MB, more accurate "
+         "on unseen music, ~20x the compute: Pi 4/5), or their float references; or an exported .tflite file.",
 )
 THREADS_OPTION = click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64), help="Interpreter threads.")
 
@@ -184,7 +186,7 @@ THREADS_OPTION = click.option("--threads", default=1, show_default=True, type=cl
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--kind", type=click.Choice(["mfcc", "logmel"]), default=None,
               help="mfcc (13 coefficients) or logmel (128 bands) over the whole file [default: mfcc].")
-@click.option("--model", "-m", default=None, metavar="int8|float|PATH",
+@click.option("--model", "-m", default=None, metavar=MODEL_CHOICES,
               help="Instead: exactly what this model sees, its own front end (from the model file) "
                    "on consecutive 3-s windows, shape windows x frames x features.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), help="Write the matrix in NumPy .npy format (frames x coefficients) to exactly this path.")

@@ -15,7 +15,11 @@ from typing import Any
 
 from .errors import ConfigError
 
-FEATURE_KINDS = ("mfcc", "logmel")
+FEATURE_KINDS = ("mfcc", "logmel", "musicnn")
+MUSICNN_OFFSET = 10000.0  # musicnn's compression: log10(1 + 10000 * mel power)
+# The musicnn kind's "level" normalization moves each window's mean mel power to this level (dB):
+# about the median window of the 370 GTZAN songs (-4.7 dB), so typical music is barely changed.
+MUSICNN_LEVEL_DB = -5.0
 NORMALIZATIONS = ("none", "window", "level")
 SCHEMA_VERSION = 1
 
@@ -42,8 +46,12 @@ class FeatureConfig:
         Dynamic range kept by ``power_to_db`` (relative to the maximum of the input).
     window_seconds : float
         Length of one classification window in seconds.
-    kind : {"mfcc", "logmel"}
-        Which feature the model consumes.
+    kind : {"mfcc", "logmel", "musicnn"}
+        Which feature the model consumes. ``"musicnn"`` is the input of the pretrained musicnn
+        models (the large model): ``log10(1 + 10000 * mel power)`` per frame, no ``top_db``
+        floor (:meth:`FeatureConfig.musicnn` gives its whole front end). Its ``"level"``
+        normalization first scales the window's mel power so that its mean is
+        ``MUSICNN_LEVEL_DB`` (-5 dB): the features no longer depend on the input gain.
     normalization : {"none", "window", "level"}
         ``"window"`` standardises each coefficient over the frames of a window
         (zero mean, unit variance), applied after the features are computed.
@@ -93,6 +101,17 @@ class FeatureConfig:
             raise bad(f"kind must be one of {FEATURE_KINDS}, got {self.kind!r}")
         if self.normalization not in NORMALIZATIONS:
             raise bad(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
+        if self.kind == "musicnn" and (self.top_db is not None or self.normalization == "window"):
+            raise bad("kind 'musicnn' takes no top_db floor and no 'window' normalization "
+                      "(top_db=None, normalization 'none' or 'level')")
+
+    @classmethod
+    def musicnn(cls, normalization: str = "none", window_seconds: float = 3.0) -> "FeatureConfig":
+        """musicnn's front end (16 kHz, n_fft 512, hop 256, 96 mel bands, ``log10(1 + 10000 mel)``):
+        188 frames per 3-s window (musicnn's own patches are 187 frames); ``normalization="level"``
+        makes it gain-invariant (the large model's)."""
+        return cls(sample_rate=16000, n_fft=512, hop_length=256, n_mels=96, top_db=None,
+                   window_seconds=window_seconds, kind="musicnn", normalization=normalization)
 
     @property
     def mel_fmax(self) -> float:

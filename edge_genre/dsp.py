@@ -6,7 +6,8 @@ it. It reproduces ``librosa.feature.mfcc(y=y, sr=sr, n_mfcc=13, n_fft=2048,
 hop_length=512)`` with librosa's defaults: centred frames with zero padding,
 periodic Hann window, power spectrum, Slaney mel filterbank with Slaney
 normalisation (built in float32), ``power_to_db(ref=1, amin=1e-10,
-top_db=80)`` over the whole input, orthonormal DCT-II.
+top_db=80)`` over the whole input, orthonormal DCT-II. The ``musicnn`` kind
+compresses the same mel power as musicnn does, ``log10(1 + 10000 * mel)``.
 
 The FFT runs in float64 on blocks of frames that fit in cache (NumPy's
 ``rfft`` is slower on float32 input and the product with a float64 window is
@@ -21,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .config import FeatureConfig
+from .config import MUSICNN_LEVEL_DB, MUSICNN_OFFSET, FeatureConfig
 from .errors import AudioError, ConfigError
 
 __all__ = [
@@ -204,7 +205,10 @@ class FrontEnd:
         return out
 
     def frames_db(self, frames: np.ndarray) -> np.ndarray:
-        """Log-mel power in dB (no ``top_db`` floor yet) of raw frames ``(n, n_fft)``; float32 ``(n, n_mels)``."""
+        """Log-mel power in dB (no ``top_db`` floor yet) of raw frames ``(n, n_fft)``; float32 ``(n, n_mels)``.
+
+        Frames are independent of each other here, which is what lets the streaming extractor
+        cache them; everything that depends on the whole window happens in :meth:`finish`."""
         out = self.frames_mel(frames)
         np.maximum(out, np.float32(AMIN), out=out)
         np.log10(out, out=out)
@@ -216,6 +220,8 @@ class FrontEnd:
         """Apply the ``top_db`` floor over ``db``, the optional level centring, the DCT (MFCC)
         and the optional per-coefficient normalisation."""
         config = self.config
+        if config.kind == "musicnn":
+            return musicnn_compress(db, level)
         if config.top_db is not None:
             db = np.maximum(db, db.max() - np.float32(config.top_db))
         if level:
@@ -236,6 +242,15 @@ class FrontEnd:
         padded[half : half + y.size] = y
         view = np.lib.stride_tricks.sliding_window_view(padded, self.config.n_fft)
         return view[:: self.config.hop_length][: 1 + y.size // self.config.hop_length]
+
+
+def musicnn_compress(db: np.ndarray, level: bool = False) -> np.ndarray:
+    """musicnn's input from log-mel dB: ``log10(1 + 10000 * mel)``, float32. With ``level`` the mel
+    power is first scaled so that its mean over the window is ``MUSICNN_LEVEL_DB``."""
+    power = np.power(10.0, db.astype(np.float64) / 10.0)
+    if level:
+        power *= 10.0 ** (MUSICNN_LEVEL_DB / 10.0) / power.mean()
+    return np.log10(1.0 + MUSICNN_OFFSET * power).astype(np.float32)
 
 
 def normalize_window(feats: np.ndarray) -> np.ndarray:

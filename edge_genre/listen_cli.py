@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from .errors import EdgeGenreError
+from .model_io import MODEL_CHOICES
 
 LISTEN_HELP = """Classify live audio from a microphone (or a file) every hop.
 
@@ -102,8 +103,9 @@ class _Signals:
 
 
 @click.command("listen", help=LISTEN_HELP, context_settings={"max_content_width": 100})
-@click.option("--model", "-m", default="int8", show_default=True, metavar="int8|float|PATH",
-              help="Shipped int8 or float model, or an exported .tflite file.")
+@click.option("--model", "-m", default="int8", show_default=True, metavar=MODEL_CHOICES,
+              help="Shipped model: int8 (default reduced CRNN) or large (musicnn backbone: more accurate on unseen "
+                   "music, for Pi 4/5), or their float references; or an exported .tflite file.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64), help="Interpreter threads.")
 @click.option("--device", "-d", default=None, metavar="NAME|INDEX",
               help="Input device: index or part of its name (default: the system's default input).")

@@ -24,7 +24,11 @@ from .errors import ConfigError, ModelError
 METADATA_NAME = "edge_genre"
 FORMAT_NAME = "edge-genre-model"
 FORMAT_VERSION = 1
-BUILTIN_MODELS = {"int8": "genre_crnn_int8.tflite", "float": "genre_crnn_float.tflite"}
+# Shipped models: the default reduced CRNN (int8, and its float reference) and the large model
+# (musicnn backbone + genre head, for Pi 4/5-class devices; int8, and its float reference).
+BUILTIN_MODELS = {"int8": "genre_crnn_int8.tflite", "float": "genre_crnn_float.tflite",
+                  "large": "genre_musicnn_int8.tflite", "large-float": "genre_musicnn_float.tflite"}
+MODEL_CHOICES = "int8|float|large|large-float|PATH"
 
 # Field indices in the TFLite schema (tensorflow/lite/schema/schema.fbs).
 _MODEL_BUFFERS, _MODEL_METADATA = 4, 6
@@ -127,7 +131,8 @@ def parse_edge_genre_metadata(blob: bytes) -> dict[str, Any]:
 
 
 def resolve_model_path(model: str | os.PathLike) -> Path:
-    """``"int8"`` / ``"float"`` name the shipped default models; anything else is a path."""
+    """``"int8"`` / ``"float"`` name the shipped default models, ``"large"`` / ``"large-float"`` the
+    shipped large ones; anything else is a path."""
     if isinstance(model, str) and model in BUILTIN_MODELS:
         path = Path(str(resources.files("edge_genre.models").joinpath(BUILTIN_MODELS[model])))
         if not path.exists():
@@ -135,7 +140,7 @@ def resolve_model_path(model: str | os.PathLike) -> Path:
         return path
     path = Path(model)
     if not path.exists():
-        raise ModelError(f"{path}: no such model file (use 'int8', 'float' or a .tflite path)")
+        raise ModelError(f"{path}: no such model file (use 'int8', 'float', 'large', 'large-float' or a .tflite path)")
     if path.is_dir():
         raise ModelError(f"{path}: is a directory; give the .tflite file")
     return path

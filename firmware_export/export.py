@@ -227,7 +227,28 @@ def _open_model(model):
         )
     if not clf._in_scale > 0:
         raise ModelError(f"{info.path}: the int8 input tensor has no quantisation scale")
+    if info.config.kind == "musicnn":
+        largest = largest_activation_bytes(data)
+        raise FirmwareExportError(
+            f"{info.path.name}: the large (musicnn) model does not fit a microcontroller: one of its activations "
+            f"alone takes {largest / 2**20:.1f} MiB of RAM, and its front end (log10(1 + 10000 mel)) has no C "
+            "version; export the default model instead")
     return info, data, clf
+
+
+def largest_activation_bytes(data: bytes) -> int:
+    """Bytes of the largest tensor a model computes (not a weight): a lower bound of its arena."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=data)
+    largest = 0
+    for t in interp.get_tensor_details():
+        try:
+            interp.get_tensor(t["index"])  # constants (weights) have data before allocation
+            continue
+        except ValueError:
+            largest = max(largest, int(np.prod(t["shape"])) * np.dtype(t["dtype"]).itemsize)
+    return largest
 
 
 # --------------------------------------------------------------------------- test vectors

@@ -59,9 +59,10 @@ def compare_markdown(runs: list[Path]) -> str:
         keras_files = [run / "model.keras"] + sorted(run.glob("fold*/model.keras"))
         size = next((f"{p.stat().st_size / 1024:.0f} KiB" for p in keras_files if p.exists()), "-")
         params = m.get("trainable_parameters")
+        epochs = cfg.get("epochs", "-") if params and cfg.get("model") != "musicnn" else "-"  # musicnn: a fitted head
         lines.append(f"| {run.name} | {cfg.get('model', '?')} | {proto} ({cfg.get('split', split)}) | {_fmt(m, 'track_accuracy')} | "
-                     f"{_fmt(m, 'accuracy')} | {_fmt(m, 'f1')} | {cfg.get('epochs', '-') if params else '-'} | "
-                     f"{f'{params:,}' if params else '-'} | {m.get('ms_per_step', '-')} | {size} |")
+                     f"{_fmt(m, 'accuracy')} | {_fmt(m, 'f1')} | {epochs} | "
+                     f"{f'{params:,}' if params else '-'} | {m.get('ms_per_step') or '-'} | {size} |")
         if m.get("song_recall"):
             recalls[run.name] = m["song_recall"]
     if recalls:

@@ -64,7 +64,11 @@ def read_clip_ids(path: Path) -> list[str]:
               help="GTZAN root: Kaggle layout (genres_original/<genre>/*.wav) or original (genres/<genre>/*.au). "
                    "Give it several times to read several roots into one cache (e.g. gtzan-mini and gtzan-excerpts).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Feature cache to write (.npz; a directory gets features.npz).")
-@click.option("--kind", type=click.Choice(["mfcc", "logmel"]), default="mfcc", show_default=True)
+@click.option("--kind", type=click.Choice(["mfcc", "logmel", "musicnn"]), default="mfcc", show_default=True,
+              help="Features: the papers' MFCCs, log-mel bands (the default model's), or 'musicnn': the whole front "
+                   "end of the pretrained musicnn backbone (16 kHz, n_fft 512, hop 256, 96 bands, log10(1 + 10000 mel)) "
+                   "that 'train fit --model musicnn' (the large model) reads; with --normalization level (the "
+                   "large model's) each window's mean mel power is set to -5 dB first, so the input gain does not matter.")
 @click.option("--normalization", type=click.Choice(["none", "window", "level"]), default="none", show_default=True,
               help="'window': standardise each coefficient over the frames of each window. 'level': subtract each "
                    "window's mean log-mel level, so the features ignore the input gain.")
@@ -101,7 +105,15 @@ def prepare(data_dirs: tuple[Path, ...], out: Path, kind: str, normalization: st
     from .dataset import prepare_features
 
     try:
-        config = FeatureConfig(kind=kind, normalization=normalization, n_mels=n_mels, fmax=fmax, top_db=top_db)
+        if kind == "musicnn":
+            ctx = click.get_current_context()
+            given = [f"--{name.replace('_', '-')}" for name in ("n_mels", "fmax", "top_db")
+                     if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT]
+            if given:
+                raise ConfigError(f"--kind musicnn fixes the whole front end but --normalization; drop {', '.join(given)}")
+            config = FeatureConfig.musicnn(normalization=normalization)
+        else:
+            config = FeatureConfig(kind=kind, normalization=normalization, n_mels=n_mels, fmax=fmax, top_db=top_db)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     from edge_genre.cli import ensure_directory, ensure_writable
@@ -136,7 +148,11 @@ def prepare(data_dirs: tuple[Path, ...], out: Path, kind: str, normalization: st
 def _fit_options(f):
     options = [
         click.option("--features", "features_path", required=True, type=click.Path(path_type=Path), help="Feature cache from 'train prepare'."),
-        click.option("--model", type=click.Choice(["crnn", "cnn", "lstm"]), default="crnn", show_default=True),
+        click.option("--model", type=click.Choice(["crnn", "cnn", "lstm", "musicnn"]), default="crnn", show_default=True,
+                     help="crnn: the reduced CRNN (the default model); cnn / lstm: Mirsepassi's baselines; musicnn: the "
+                          "large model, the pretrained MSD_musicnn backbone (frozen) with a genre head fitted on its "
+                          "embedding (needs a '--kind musicnn' cache and musicnn installed; --epochs, --lr, --dropout "
+                          "do not apply)."),
         click.option("--dropout/--no-dropout", default=True, show_default=True, help="The paper's 'with dropout' variant."),
         click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate."),
         click.option("--epochs", type=click.IntRange(1), default=100, show_default=True),
@@ -265,7 +281,8 @@ def _echo_result(out: Path, m: dict) -> None:
     else:
         click.echo(f"{out}: {proto}, song accuracy {100 * m['track_accuracy']:.2f} % ({m['tracks']} songs), "
                    f"window accuracy {100 * m['accuracy']:.2f} % ({m['windows_correct']}/{m['windows']}), "
-                   f"loss {m['loss']:.4f}, {m['trainable_parameters']:,} parameters, {m['ms_per_step']} ms/step")
+                   f"loss {m['loss']:.4f}, {m['trainable_parameters']:,} trainable parameters"
+                   + (f", {m['ms_per_step']} ms/step" if m["ms_per_step"] is not None else ""))
 
 
 @train.command()

@@ -190,10 +190,6 @@ def train_fold(fs: FeatureSet, fold: Fold, cfg: FitConfig, out_dir: Path, progre
     gives the clean window each of them was made from (its song, and its teacher outputs).
     ``teacher``: the run's loaded teacher cache (default: loaded from ``cfg.distill``).
     """
-    import tf_keras as keras
-
-    from .models import build_model, trainable_parameters, with_embedding_head
-
     out_dir.mkdir(parents=True, exist_ok=True)
     _set_determinism(cfg.seed)
     x = fs.x[..., np.newaxis]
@@ -206,6 +202,52 @@ def train_fold(fs: FeatureSet, fold: Fold, cfg: FitConfig, out_dir: Path, progre
     targets = fold_targets(fs, fold, cfg, yt, sources, teacher)
     if targets.extra_x is not None:
         xt = np.concatenate([xt, targets.extra_x[..., np.newaxis]])
+    if cfg.model == "musicnn":
+        model, history, train_seconds = _fit_musicnn_head(fs, xt, yt, targets, cfg, progress)
+        ms_per_step, seconds_per_epoch, kept_epoch = None, None, None
+    else:
+        model, history, train_seconds, ms_per_step, seconds_per_epoch, kept_epoch = _fit_keras(
+            fs, fold, cfg, x, xt, yt, targets, progress)
+    return _finish_fold(fs, fold, cfg, out_dir, model, history, x, xt, targets, train_seconds, ms_per_step,
+                        seconds_per_epoch, kept_epoch)
+
+
+def _fit_musicnn_head(fs: FeatureSet, xt: np.ndarray, yt: np.ndarray, targets: Targets, cfg: FitConfig,
+                      progress: bool):
+    """The large model: the frozen musicnn backbone and a logistic-regression genre head fitted on the
+    embeddings of the training windows (and their augmented copies), songs weighted as ``cfg`` says."""
+    from . import large
+
+    check_recipe(fs, cfg)
+    t0 = time.perf_counter()
+    memo = large.shared_memo(fs.config.n_frames, progress)
+    kernel, bias = large.fit_head(memo(xt), yt, len(fs.labels), targets.weights, seed=cfg.seed)
+    # The saved backbone has its channels equalized for int8 on the fold's own training windows
+    # (the same function in float; train/large.py).
+    sample = xt[np.random.default_rng(cfg.seed).permutation(len(xt))[: large.EQUALIZE_WINDOWS]]
+    backbone = large.build_backbone(fs.config.n_frames, weights=large.equalized_weights(
+        large.checkpoint_weights(), large.equalization_scales(sample)))
+    return large.genre_model(backbone, kernel, bias), {}, time.perf_counter() - t0
+
+
+def check_recipe(fs: FeatureSet, cfg: FitConfig) -> None:
+    """Refuse a model that cannot read the feature cache, before any work."""
+    if (cfg.model == "musicnn") != (fs.config.kind == "musicnn"):
+        if cfg.model == "musicnn":
+            raise DatasetError("--model musicnn reads musicnn's front end: prepare the cache with "
+                               "'train prepare --kind musicnn'")
+        raise DatasetError(f"a '--kind musicnn' cache is the large model's input: train it with --model musicnn, "
+                           f"or prepare other features for --model {cfg.model}")
+    if cfg.model == "musicnn" and cfg.distill:
+        raise DatasetError("--model musicnn is the teacher's own backbone: --distill does not apply")
+
+
+def _fit_keras(fs: FeatureSet, fold: Fold, cfg: FitConfig, x, xt, yt, targets: Targets, progress: bool):
+    """Fit one of the Keras architectures (``crnn``, ``cnn``, ``lstm``) by gradient descent."""
+    import tf_keras as keras
+
+    from .models import build_model, with_embedding_head
+
     kwargs = {"lstm_units": cfg.lstm_units} if cfg.model == "crnn" else {}
     model = build_model(cfg.model, fs.config.feature_shape, len(fs.labels), dropout=cfg.dropout, **kwargs)
     genre_model = model
@@ -231,23 +273,31 @@ def train_fold(fs: FeatureSet, fold: Fold, cfg: FitConfig, out_dir: Path, progre
     t0 = time.perf_counter()
     hist = model.fit(xt, fit_y, sample_weight=targets.weights, validation_data=valid, epochs=cfg.epochs,
                      batch_size=cfg.batch_size, shuffle=True, verbose=0, callbacks=callbacks)
-    model = genre_model  # the genre output alone is what is evaluated, saved and exported
     train_seconds = time.perf_counter() - t0
     steps_per_epoch = int(np.ceil(len(yt) / cfg.batch_size))
     steady = bar.epoch_times[1:] or bar.epoch_times
     ms_per_step = 1000 * float(np.median(steady)) / steps_per_epoch
-
-    probs = model.predict(x[fold.test], batch_size=256, verbose=0)
-    metrics = reports.evaluate(probs, fs.y[fold.test], fs.clip[fold.test], fs.labels)
     history = {k: [float(v) for v in vals] for k, vals in _genre_keys(hist.history).items()}
+    kept_epoch = (best.best_epoch + 1) if cfg.keep == "best" else cfg.epochs
+    # The genre output alone is what is evaluated, saved and exported.
+    return genre_model, history, train_seconds, round(ms_per_step, 2), round(float(np.median(steady)), 3), kept_epoch
+
+
+def _finish_fold(fs: FeatureSet, fold: Fold, cfg: FitConfig, out_dir: Path, model, history: dict, x, xt,
+                 targets: Targets, train_seconds: float, ms_per_step, seconds_per_epoch, kept_epoch) -> dict:
+    """Evaluate a fitted fold's model on its test side and write the fold's run directory."""
+    from .models import trainable_parameters
+
+    probs = model.predict(x[fold.test], batch_size=64 if cfg.model == "musicnn" else 256, verbose=0)
+    metrics = reports.evaluate(probs, fs.y[fold.test], fs.clip[fold.test], fs.labels)
     metrics.update({
         "split": fold.name, "leaky_split": cfg.split in LEAKY_SPLITS, "protocol": protocol(cfg.split),
         "sizes": fold.sizes(), "training_rows": int(len(xt)),
         "teacher_extra_rows": 0 if targets.extra_x is None else int(len(targets.extra_x)),
-        "trainable_parameters": trainable_parameters(model), "ms_per_step": round(ms_per_step, 2),
-        "seconds_per_epoch": round(float(np.median(steady)), 3), "train_seconds": round(train_seconds, 1),
+        "trainable_parameters": trainable_parameters(model), "ms_per_step": ms_per_step,
+        "seconds_per_epoch": seconds_per_epoch, "train_seconds": round(train_seconds, 1),
         "final_val_accuracy": history.get("val_accuracy", [None])[-1],
-        "kept_epoch": (best.best_epoch + 1) if cfg.keep == "best" else cfg.epochs,
+        "kept_epoch": kept_epoch,
         "config": asdict(cfg), "feature_config": fs.config.to_dict(), "versions": library_versions(),
     })
     model.save(out_dir / "model.keras")
@@ -261,7 +311,8 @@ def train_fold(fs: FeatureSet, fold: Fold, cfg: FitConfig, out_dir: Path, progre
     title = f"{cfg.model} ({fold.name}, lr {cfg.lr:g}{'' if cfg.dropout else ', no dropout'})"
     reports.plot_confusion(metrics["confusion"], fs.labels, out_dir / "confusion.png", title)
     reports.plot_roc(probs, fs.y[fold.test], fs.labels, out_dir / "roc.png", title)
-    reports.plot_history(history, out_dir / "curves.png", title)
+    if history:  # the musicnn head is fitted in one go: no epochs to plot
+        reports.plot_history(history, out_dir / "curves.png", title)
     (out_dir / "summary.md").write_text(run_summary(metrics, cfg, fs.labels))
     return metrics
 
@@ -275,15 +326,21 @@ def run_summary(m: dict, cfg: FitConfig, labels: tuple[str, ...]) -> str:
              f"| window accuracy | {reports.pct(m['accuracy'])} % ({m['windows_correct']}/{m['windows']}) |",
              f"| loss | {m['loss']:.4f} |",
              f"| precision / recall / F1 (weighted) | {reports.pct(m['precision'])} / {reports.pct(m['recall'])} / {reports.pct(m['f1'])} |",
-             f"| trainable parameters | {m['trainable_parameters']:,} |",
-             f"| ms per training step (batch {cfg.batch_size}) | {m['ms_per_step']} |",
-             f"| training time | {m['train_seconds']} s ({cfg.epochs} epochs) |", "",
-             "| genre | precision | recall | F1 | AUC |", "|---|---|---|---|---|"]
+             f"| trainable parameters | {m['trainable_parameters']:,} |"]
+    if cfg.model == "musicnn":
+        lines += [f"| training | genre head (logistic regression) on the frozen musicnn embedding of "
+                  f"{m['training_rows']} windows: {m['train_seconds']} s |"]
+    else:
+        lines += [f"| ms per training step (batch {cfg.batch_size}) | {m['ms_per_step']} |",
+                  f"| training time | {m['train_seconds']} s ({cfg.epochs} epochs) |"]
+    lines += ["", "| genre | precision | recall | F1 | AUC |", "|---|---|---|---|---|"]
     for name in labels:
         pc = m["per_class"].get(name, {})
         lines.append(f"| {name} | {pc.get('precision', 0):.2f} | {pc.get('recall', 0):.2f} | {pc.get('f1-score', 0):.2f} | "
                      f"{m['roc_auc'].get(name, float('nan')):.3f} |")
-    lines += ["", "![confusion](confusion.png) ![roc](roc.png)", "", "![curves](curves.png)", ""]
+    lines += ["", "![confusion](confusion.png) ![roc](roc.png)", ""]
+    if cfg.model != "musicnn":
+        lines += ["![curves](curves.png)", ""]
     return "\n".join(lines)
 
 
@@ -310,6 +367,7 @@ def fit(fs: FeatureSet, cfg: FitConfig, out_dir: Path, progress: bool = True, st
     ``out_dir`` with the same recipe and features instead of training them again.
     """
     out_dir = Path(out_dir)
+    check_recipe(fs, cfg)
     if strata is None and cfg.stratify == "kmeans":
         from .kmeans import kmeans_strata
 
@@ -381,7 +439,8 @@ def aggregate(results: list[dict], cfg: FitConfig, labels: tuple[str, ...] = ())
                 "config": asdict(cfg)})
     if "trainable_parameters" in results[0]:  # a trained model (the teacher baseline has none of these)
         agg.update({"trainable_parameters": results[0]["trainable_parameters"],
-                    "ms_per_step": float(np.median([r["ms_per_step"] for r in results])),
+                    "ms_per_step": (float(np.median([r["ms_per_step"] for r in results]))
+                                    if results[0]["ms_per_step"] is not None else None),  # None: the musicnn head
                     "train_seconds": float(sum(r["train_seconds"] for r in results)),
                     "versions": results[0]["versions"]})
     if labels and all("track_predictions" in r for r in results):

@@ -45,8 +45,7 @@ N_MELS = 96
 N_FRAMES = 187  # musicnn's 3-s patch: librosa.time_to_frames(3, sr=16000, hop_length=256, n_fft=512) + 1
 EMBEDDING = "penultimate"
 INSTALL_HINT = "the teacher needs musicnn: pip install --no-deps musicnn==0.1.0 (training only)"
-INPUT_CONFIG = FeatureConfig(sample_rate=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS, n_mfcc=13,
-                             top_db=None, kind="logmel")
+INPUT_CONFIG = FeatureConfig.musicnn()  # edge_genre's musicnn front end; its 3-s windows have one frame more
 
 
 class TeacherError(DatasetError):
@@ -63,8 +62,7 @@ def teacher_input(window: np.ndarray, sample_rate: int) -> np.ndarray:
     if y.size < need:
         y = np.pad(y, (0, need - y.size))
     front = FrontEnd.for_config(INPUT_CONFIG)
-    mel = front.frames_mel(front.padded_frames(y))[:N_FRAMES]
-    return np.log10(np.float32(10000.0) * mel + np.float32(1.0)).astype(np.float32)
+    return front.finish(front.frames_db(front.padded_frames(y)))[:N_FRAMES]
 
 
 class Musicnn:
