@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 
-MODELS = ("crnn", "cnn", "lstm")
+MODELS = ("crnn", "cnn", "lstm")  # trained from scratch; "musicnn" (train/large.py) is a pretrained backbone
 
 
 def _keras():
