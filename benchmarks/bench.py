@@ -502,7 +502,7 @@ def bench_dsp(y: np.ndarray, config: FeatureConfig, hop_seconds: float, repeat: 
               notes: list[str], budget_s: float | None = TIME_BUDGET_S) -> dict[str, Any]:
     """The model's features per window (MFCC or log-mel): edge_genre batch and streaming, librosa,
     and python_speech_features' MFCC."""
-    from edge_genre.config import MUSICNN_OFFSET
+    from edge_genre.config import MUSICNN_LEVEL_DB, MUSICNN_OFFSET
     from edge_genre.dsp import window_features
     from edge_genre.streaming import StreamingMFCC
 
@@ -533,6 +533,8 @@ def bench_dsp(y: np.ndarray, config: FeatureConfig, hop_seconds: float, repeat: 
             mel = librosa.feature.melspectrogram(y=w, sr=sr, n_fft=config.n_fft, hop_length=config.hop_length,
                                                  n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax)
             if config.kind == "musicnn":  # the large model: musicnn's own compression, as its extractor
+                if config.normalization == "level":  # the window's mean mel power set to MUSICNN_LEVEL_DB
+                    mel = mel * (10 ** (MUSICNN_LEVEL_DB / 10) / mel.mean())
                 return np.log10(MUSICNN_OFFSET * mel + 1)
             db = librosa.power_to_db(mel, top_db=config.top_db)
             if config.normalization == "level":

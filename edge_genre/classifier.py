@@ -114,7 +114,8 @@ class GenreClassifier:
         self.path = self.info.path
         self.labels = self.info.labels
         self.config: FeatureConfig = self.info.config
-        self.interpreter, self.backend = make_interpreter(self.path, num_threads)
+        self.interpreter, self.backend = make_interpreter(
+            self.path, num_threads, default_delegates=self.info.extra.get("xnnpack", True) is not False)
         try:
             with native_stderr_silenced():
                 self.interpreter.allocate_tensors()

@@ -212,7 +212,10 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
     for kind, representative in (("float", None), ("int8", calib)):
         raw = convert(model, representative)
         ops = check_ops(raw, quantized=kind == "int8")
-        data = add_metadata(raw, {**meta, "quantization": kind})
+        # The large model's int8 file runs as fast with LiteRT's builtin kernels as with XNNPACK, in
+        # 74 MB less RAM (XNNPACK repacks its large convolutions): the runtime then skips XNNPACK.
+        no_xnnpack = {"xnnpack": False} if run["model"] == "musicnn" and kind == "int8" else {}
+        data = add_metadata(raw, {**meta, "quantization": kind, **no_xnnpack})
         path = out_dir / f"{name}_{kind}.tflite"
         path.write_bytes(data)
         paths[kind] = path
