@@ -138,6 +138,8 @@ def test_export_is_full_integer_with_fused_lstm(trained):
     assert not {"WHILE", "QUANTIZE", "DEQUANTIZE", "FlexTensorListReserve"} & set(report["int8"]["ops"])
     assert report["int8"]["size_bytes"] < report["float"]["size_bytes"]
     assert 0 <= report["top1_agreement"] <= 1
+    assert report["held_out_songs"] >= 1 and 0 <= report["song_agreement"] <= 1
+    assert all(0 <= report[kind]["song_accuracy"] <= 1 for kind in ("float", "int8"))
 
 
 def test_export_matches_keras(trained):

@@ -451,6 +451,8 @@ def export_cmd(run_dir: Path, out: Path, name: str, calibration_windows: int | N
         click.echo(f"held-out windows: {r['held_out_windows']}; Keras {100 * r['keras_accuracy']:.2f} %, "
                    f"float {100 * r['float']['accuracy']:.2f} %, int8 {100 * r['int8']['accuracy']:.2f} %, "
                    f"float/int8 top-1 agreement {100 * r['top1_agreement']:.2f} %")
+        click.echo(f"held-out songs: {r['held_out_songs']}; float {100 * r['float']['song_accuracy']:.2f} %, "
+                   f"int8 {100 * r['int8']['song_accuracy']:.2f} %, float/int8 agreement {100 * r['song_agreement']:.2f} %")
 
 
 @train.command("robustness-compare")

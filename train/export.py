@@ -234,5 +234,14 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
         keras_probs = model.predict(fs.x[held_out][..., np.newaxis], verbose=0, batch_size=256)
         report["keras_accuracy"] = float((keras_probs.argmax(1) == fs.y[held_out]).mean())
         report["top1_agreement"] = float((probs["float"].argmax(1) == probs["int8"].argmax(1)).mean())
+        # Songs: the argmax of the mean of a song's window probabilities, as classify does.
+        clips = fs.clip[held_out]
+        songs = list(dict.fromkeys(clips.tolist()))
+        song_pred = {kind: np.array([p[clips == s].mean(axis=0).argmax() for s in songs]) for kind, p in probs.items()}
+        truth = np.array([fs.y[held_out][clips == s][0] for s in songs])
+        report["held_out_songs"] = len(songs)
+        for kind in probs:
+            report[kind]["song_accuracy"] = float((song_pred[kind] == truth).mean())
+        report["song_agreement"] = float((song_pred["float"] == song_pred["int8"]).mean())
     (out_dir / f"{name}_export.json").write_text(json.dumps(report, indent=2))
     return report
