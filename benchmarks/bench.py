@@ -47,6 +47,7 @@ import numpy as np
 
 from edge_genre.config import FeatureConfig
 from edge_genre.errors import AudioError, EdgeGenreError, ModelError
+from edge_genre.model_io import FLOAT_REFERENCES
 
 SCHEMA_VERSION = 1
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -273,11 +274,11 @@ def _tail(text: str, n: int = 300) -> str:
 
 
 def resolve_float_model(model: str | os.PathLike, float_model: str | os.PathLike | None) -> str | None:
-    """The float reference model: given, or ``"float"`` for the shipped int8, or the ``*_float`` sibling."""
+    """The float reference model: given, or the shipped int8 model's float twin, or the ``*_float`` sibling."""
     if float_model not in (None, AUTO):
         return str(float_model)
-    if str(model) in ("int8", "large"):
-        return "float" if str(model) == "int8" else "large-float"
+    if str(model) in FLOAT_REFERENCES:
+        return FLOAT_REFERENCES[str(model)]
     path = Path(str(model))
     if "int8" in path.name:
         sibling = path.with_name(path.name[::-1].replace("8tni", "taolf", 1)[::-1])

@@ -28,6 +28,7 @@ FORMAT_VERSION = 1
 # (musicnn backbone + genre head, for Pi 4/5-class devices; int8, and its float reference).
 BUILTIN_MODELS = {"int8": "genre_crnn_int8.tflite", "float": "genre_crnn_float.tflite",
                   "large": "genre_musicnn_int8.tflite", "large-float": "genre_musicnn_float.tflite"}
+FLOAT_REFERENCES = {"int8": "float", "large": "large-float"}  # each shipped int8 model's float twin
 MODEL_CHOICES = "int8|float|large|large-float|PATH"
 
 # Field indices in the TFLite schema (tensorflow/lite/schema/schema.fbs).

@@ -18,6 +18,7 @@ import numpy as np
 from edge_genre.errors import EdgeGenreError, ModelError
 from edge_genre.model_io import FORMAT_NAME, FORMAT_VERSION, METADATA_NAME
 
+from . import reports
 from .dataset import FeatureSet
 
 # Ops a model of this project may contain once converted; anything else is a conversion problem.
@@ -235,13 +236,11 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
         report["keras_accuracy"] = float((keras_probs.argmax(1) == fs.y[held_out]).mean())
         report["top1_agreement"] = float((probs["float"].argmax(1) == probs["int8"].argmax(1)).mean())
         # Songs: the argmax of the mean of a song's window probabilities, as classify does.
-        clips = fs.clip[held_out]
-        songs = list(dict.fromkeys(clips.tolist()))
-        song_pred = {kind: np.array([p[clips == s].mean(axis=0).argmax() for s in songs]) for kind, p in probs.items()}
-        truth = np.array([fs.y[held_out][clips == s][0] for s in songs])
-        report["held_out_songs"] = len(songs)
-        for kind in probs:
-            report[kind]["song_accuracy"] = float((song_pred[kind] == truth).mean())
-        report["song_agreement"] = float((song_pred["float"] == song_pred["int8"]).mean())
+        songs = {kind: reports.evaluate(p, fs.y[held_out], fs.clip[held_out], fs.labels) for kind, p in probs.items()}
+        report["held_out_songs"] = songs["int8"]["tracks"]
+        for kind, metrics in songs.items():
+            report[kind]["song_accuracy"] = metrics["track_accuracy"]
+        pairs = zip(songs["float"]["track_predictions"].values(), songs["int8"]["track_predictions"].values())
+        report["song_agreement"] = float(np.mean([a[1] == b[1] for a, b in pairs]))
     (out_dir / f"{name}_export.json").write_text(json.dumps(report, indent=2))
     return report

@@ -218,7 +218,6 @@ def _fit_musicnn_head(fs: FeatureSet, xt: np.ndarray, yt: np.ndarray, targets: T
     embeddings of the training windows (and their augmented copies), songs weighted as ``cfg`` says."""
     from . import large
 
-    check_recipe(fs, cfg)
     t0 = time.perf_counter()
     memo = large.shared_memo(fs.config.n_frames, progress)
     kernel, bias = large.fit_head(memo(xt), yt, len(fs.labels), targets.weights, seed=cfg.seed)
@@ -226,7 +225,7 @@ def _fit_musicnn_head(fs: FeatureSet, xt: np.ndarray, yt: np.ndarray, targets: T
     # (the same function in float; train/large.py).
     sample = xt[np.random.default_rng(cfg.seed).permutation(len(xt))[: large.EQUALIZE_WINDOWS]]
     backbone = large.build_backbone(fs.config.n_frames, weights=large.equalized_weights(
-        large.checkpoint_weights(), large.equalization_scales(sample)))
+        large.checkpoint_weights(), large.equalization_scales(memo.backbone, sample)))
     return large.genre_model(backbone, kernel, bias), {}, time.perf_counter() - t0
 
 
@@ -286,9 +285,9 @@ def _fit_keras(fs: FeatureSet, fold: Fold, cfg: FitConfig, x, xt, yt, targets: T
 def _finish_fold(fs: FeatureSet, fold: Fold, cfg: FitConfig, out_dir: Path, model, history: dict, x, xt,
                  targets: Targets, train_seconds: float, ms_per_step, seconds_per_epoch, kept_epoch) -> dict:
     """Evaluate a fitted fold's model on its test side and write the fold's run directory."""
-    from .models import trainable_parameters
+    from .models import predict_batch, trainable_parameters
 
-    probs = model.predict(x[fold.test], batch_size=64 if cfg.model == "musicnn" else 256, verbose=0)
+    probs = model.predict(x[fold.test], batch_size=predict_batch(fs.config), verbose=0)
     metrics = reports.evaluate(probs, fs.y[fold.test], fs.clip[fold.test], fs.labels)
     metrics.update({
         "split": fold.name, "leaky_split": cfg.split in LEAKY_SPLITS, "protocol": protocol(cfg.split),

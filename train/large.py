@@ -14,12 +14,12 @@ runs). Every layer is one that TFLite converts to a builtin op and quantizes to 
   *penultimate* embedding. MSD's 50 tag logits (``dense_1``) are kept only for the check against
   musicnn itself.
 
-Two changes keep int8 within reach of float, both exact in float (measured on 255 windows:
-top-1 agreement of int8 with float 72 % before, 98 % after): every per-channel batch norm is a
-1x1 depthwise convolution (per-channel int8 scales instead of one MUL vector whose scales span
-0-120), and the back end pools, normalises and projects each mid-end tensor on its own and sums
-the eight partial Dense products (one concatenation gave all 753 channels the quantization step
-of the largest, 1.3, where bn0's outputs stay under 7.6).
+Three changes bring int8 closer to float, all exact in float (docs/large-model.md): every
+per-channel batch norm is a 1x1 depthwise convolution (per-channel int8 scales instead of one MUL
+vector whose scales span 0-120); the back end pools, normalises and projects each mid-end tensor
+on its own and sums the eight partial Dense products (one concatenation gave all 753 channels the
+quantization step of the largest, 1.3, where bn0's outputs stay under 7.6); and the front-end and
+mid-end channels are equalized (:func:`equalized_weights`).
 
 The network is convolutional over time with global pooling, so it reads any number of frames:
 the edge-genre runtime feeds it 188 frames (3 s at 16 kHz, hop 256, centred), musicnn 187.
@@ -34,13 +34,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from .teacher import INSTALL_HINT, MODEL, TeacherError
 
-BACKBONE = "musicnn"
 EMBEDDING_DIM = 200
 HEAD_C = 0.1  # inverse L2 strength of the genre head (the teacher baseline's, train/teacher.py)
 
@@ -57,8 +57,10 @@ def checkpoint_path(model: str = MODEL) -> str:
     return str(folder) + "/"
 
 
+@lru_cache(maxsize=2)
 def checkpoint_weights(model: str = MODEL) -> dict[str, np.ndarray]:
-    """Every non-optimizer variable of the checkpoint, by name (``conv2d/kernel``, ...)."""
+    """Every non-optimizer variable of the checkpoint, by name (``conv2d/kernel``, ...); read once
+    per process and shared: do not modify it (:func:`equalized_weights` returns a copy)."""
     from tensorflow.python.training import py_checkpoint_reader
 
     reader = py_checkpoint_reader.NewCheckpointReader(checkpoint_path(model))
@@ -66,28 +68,27 @@ def checkpoint_weights(model: str = MODEL) -> dict[str, np.ndarray]:
             if "Adam" not in name and not name.endswith("_power")}
 
 
+FRONTEND_BN = (1, 2, 3, 4, 5)  # batch norms of the five front-end branches, in channel order
 MIDEND_BN = (6, 7, 8)  # batch norms of the mid end's three layers (bn0, and the two residual ones)
-MIDEND_OFFSET = 561  # first mid-end channel in musicnn's 753 pooled channels (after the front end)
 EQUALIZE_CAP = 30.0
 EQUALIZE_WINDOWS = 256  # training windows whose activation ranges set the scales
 
 
-def equalization_scales(x: np.ndarray, cap: float = EQUALIZE_CAP, batch: int = 32) -> dict[str, np.ndarray]:
-    """Per-channel scales (>= 1) from the float activations of windows ``x`` (training windows):
-    ``"front"`` for the 561 front-end channels, ``"mid"`` for the mid end's 64. Each channel is
-    scaled up until it reaches its tensor's largest channel (for the mid end, in whichever of its
-    three tensors comes first), at most ``cap`` times."""
+def equalization_scales(backbone, x: np.ndarray, cap: float = EQUALIZE_CAP, batch: int = 32) -> dict[str, np.ndarray]:
+    """Per-channel scales (>= 1) from the float activations of an (unequalized) ``backbone`` on
+    windows ``x`` (training windows, ``(n, frames, bands, 1)``): ``"front"`` for the 561 front-end
+    channels, ``"mid"`` for the mid end's 64. Each channel is scaled up until it reaches its tensor's
+    largest channel (for the mid end, in whichever of its three tensors comes first), at most
+    ``cap`` times."""
     import tf_keras as keras
 
-    backbone = build_backbone(x.shape[1])
     names = ["frontend", "midend_bn0", "midend_res1", "midend_res2"]
     probe = keras.Model(backbone.input, [backbone.get_layer(n).output for n in names])
-    ranges = [np.zeros(561), *(np.zeros(64) for _ in range(3))]
+    ranges: list[np.ndarray | int] = [0] * len(names)
     for start in range(0, len(x), batch):
-        chunk = x[start : start + batch]
-        outs = probe(chunk[..., np.newaxis] if chunk.ndim == 3 else chunk, training=False)
-        for t, out in enumerate(outs):
-            ranges[t] = np.maximum(ranges[t], np.abs(out.numpy().reshape(-1, ranges[t].size)).max(axis=0))
+        for t, out in enumerate(probe(x[start : start + batch], training=False)):
+            out = out.numpy()
+            ranges[t] = np.maximum(ranges[t], np.abs(out.reshape(-1, out.shape[-1])).max(axis=0))
     room = [r.max() / np.maximum(r, 1e-6) for r in ranges]
     return {"front": np.clip(room[0], 1.0, cap), "mid": np.clip(np.min(room[1:], axis=0), 1.0, cap)}
 
@@ -101,11 +102,13 @@ def equalized_weights(w: dict[str, np.ndarray], scales: dict[str, np.ndarray]) -
     keeps its precision, and the pooled batch norm multiplies some of these channels by up to 120."""
     w = {name: value.copy() for name, value in w.items()}
     front, mid = scales["front"].astype(np.float32), scales["mid"].astype(np.float32)
-    offsets = np.cumsum([0, 204, 204, 51, 51])
-    for branch, index in enumerate(range(1, 6)):  # batch norms of the five front-end branches
-        k = front[offsets[branch] : offsets[branch] + w[f"batch_normalization_{index}/gamma"].size]
-        w[f"batch_normalization_{index}/gamma"] *= k
-        w[f"batch_normalization_{index}/beta"] *= k
+    offset = 0
+    for index in FRONTEND_BN:
+        key = f"batch_normalization_{index}"
+        k = front[offset : offset + w[f"{key}/gamma"].size]
+        w[f"{key}/gamma"] *= k
+        w[f"{key}/beta"] *= k
+        offset += k.size
     w["conv2d_5/kernel"] /= front[np.newaxis, :, np.newaxis, np.newaxis]
     for index in MIDEND_BN:
         w[f"batch_normalization_{index}/gamma"] *= mid

@@ -205,10 +205,10 @@ class Predictor:
 
     @classmethod
     def keras(cls, path: Path, labels, config: FeatureConfig) -> "Predictor":
+        from .models import predict_batch
+
         model = load_keras_model(path)
-        # The large model's front-end activations take 9 MB a window: 256 windows per eager call
-        # took the process past 19 GB (killed); 16 keep it near the size of the features.
-        batch = 16 if config.kind == "musicnn" else 256
+        batch = predict_batch(config)
 
         def predict(x: np.ndarray) -> np.ndarray:  # eager calls: no tf.function tracing per model
             return np.concatenate([model(x[i : i + batch, ..., np.newaxis], training=False).numpy()

@@ -38,14 +38,11 @@ from .dataset import DatasetError, FeatureSet, clip_windows
 from .splits import Fold
 
 MODEL = "MSD_musicnn"
-SAMPLE_RATE = 16000
-N_FFT = 512
-HOP = 256
-N_MELS = 96
+INPUT_CONFIG = FeatureConfig.musicnn()  # edge_genre's musicnn front end; its 3-s windows have one frame more
+SAMPLE_RATE = INPUT_CONFIG.sample_rate  # 16 kHz, n_fft 512, hop 256, 96 mel bands
 N_FRAMES = 187  # musicnn's 3-s patch: librosa.time_to_frames(3, sr=16000, hop_length=256, n_fft=512) + 1
 EMBEDDING = "penultimate"
 INSTALL_HINT = "the teacher needs musicnn: pip install --no-deps musicnn==0.1.0 (training only)"
-INPUT_CONFIG = FeatureConfig.musicnn()  # edge_genre's musicnn front end; its 3-s windows have one frame more
 
 
 class TeacherError(DatasetError):
@@ -58,7 +55,7 @@ def teacher_input(window: np.ndarray, sample_rate: int) -> np.ndarray:
     y = np.asarray(window, dtype=np.float32)
     if sample_rate != SAMPLE_RATE:
         y = resample(y, sample_rate, SAMPLE_RATE)
-    need = (N_FRAMES - 1) * HOP + 1
+    need = (N_FRAMES - 1) * INPUT_CONFIG.hop_length + 1
     if y.size < need:
         y = np.pad(y, (0, need - y.size))
     front = FrontEnd.for_config(INPUT_CONFIG)
@@ -83,7 +80,7 @@ class Musicnn:
             raise TeacherError(f"{checkpoint}: no musicnn checkpoint there; reinstall: {INSTALL_HINT}")
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self.x = tf.compat.v1.placeholder(tf.float32, [None, N_FRAMES, N_MELS])
+            self.x = tf.compat.v1.placeholder(tf.float32, [None, N_FRAMES, INPUT_CONFIG.n_mels])
             with tf.name_scope("model"):
                 is_training = tf.constant(False)
                 logits, *_, penultimate = models.define_model(self.x, is_training, model, len(self.tags))
