@@ -2,7 +2,13 @@
 
 :class:`GenreClassifier` wraps one self-describing .tflite model (int8 or
 float). It quantizes the features with the model's input parameters, runs the
-interpreter one window at a time and dequantizes the output.
+interpreter one window at a time and dequantizes the output. When the model
+file carries them, it tempers the probabilities (:mod:`.calibration`) and asks
+the music detector (:mod:`.music_detector`) whether a window is music at all.
+
+Outcomes besides a genre: :data:`SILENCE` (too quiet to judge) and
+:data:`NOT_MUSIC` (speech, noise, tones... the detector's score is below its
+threshold).
 """
 
 from __future__ import annotations
@@ -13,13 +19,16 @@ from typing import Any
 
 import numpy as np
 
+from .calibration import Calibration
 from .config import FeatureConfig
 from .dsp import validate_audio, window_features
 from .errors import AudioError, ModelError
 from .model_io import ModelInfo, make_interpreter, native_stderr_silenced, read_model_info
+from .music_detector import NOT_MUSIC, MusicDetector
 from .streaming import hop_frames_for
 
 SILENCE = "silence"
+RESERVED_OUTCOMES = (SILENCE, NOT_MUSIC, "uncertain")  # never a model's label
 SILENCE_DBFS = -60.0  # windows whose RMS is below this (dB re full scale) are reported as silence
 MIN_CLIP_SECONDS = 1.0  # shorter clips are rejected; clips of 1 s up to one window are zero-padded
 
@@ -51,23 +60,34 @@ class WindowResult:
     start_s: float
     genre: str
     confidence: float
-    probabilities: np.ndarray
+    probabilities: np.ndarray  # calibrated
     level_dbfs: float
+    raw_probabilities: np.ndarray | None = None  # the model's own output, for aggregating windows
+    music_score: float | None = None  # the detector's probability of music (None: no detector / silence)
 
     @property
     def silent(self) -> bool:
         return self.genre == SILENCE
 
+    @property
+    def not_music(self) -> bool:
+        return self.genre == NOT_MUSIC
+
 
 @dataclass
 class ClipResult:
-    """Classification of a whole clip: mean of the non-silent window probabilities."""
+    """Classification of a whole clip: mean of the non-silent window probabilities, tempered.
+
+    ``genre`` is a label, :data:`SILENCE` or :data:`NOT_MUSIC`; for the last two ``confidence`` is 0
+    (``probabilities`` still hold the genres' for a clip that is not music).
+    """
 
     genre: str
     confidence: float
     probabilities: np.ndarray
     labels: tuple[str, ...]
     windows: list[WindowResult] = field(default_factory=list)
+    music_score: float | None = None
 
     def top_k(self, k: int = 3) -> list[tuple[str, float]]:
         order = np.argsort(self.probabilities)[::-1][:k]
@@ -78,10 +98,12 @@ class ClipResult:
             "genre": self.genre,
             "confidence": round(self.confidence, 4),
             "probabilities": {lab: round(float(p), 4) for lab, p in zip(self.labels, self.probabilities)},
+            "music_score": None if self.music_score is None else round(self.music_score, 4),
         }
         if windows:
             out["windows"] = [
-                {"start_s": round(w.start_s, 3), "genre": w.genre, "confidence": round(w.confidence, 4)}
+                {"start_s": round(w.start_s, 3), "genre": w.genre, "confidence": round(w.confidence, 4),
+                 "music_score": None if w.music_score is None else round(w.music_score, 4)}
                 for w in self.windows
             ]
         return out
@@ -96,6 +118,9 @@ class GenreClassifier:
         A shipped default model or the path of an exported .tflite.
     num_threads : int
         Interpreter threads (1 is the Raspberry-Pi profile).
+    music_threshold : float, optional
+        Clips and windows whose music score is below this are :data:`NOT_MUSIC`; None uses the
+        threshold stored in the model, 0 turns the detector off.
 
     Attributes
     ----------
@@ -103,17 +128,35 @@ class GenreClassifier:
         Genre names, in output order.
     config : FeatureConfig
         The front end the model was trained with (read from the model file).
+    calibration : Calibration
+        The temperature stored in the model (1.0 when it has none).
+    music_detector : MusicDetector or None
+        The not-music detector stored in the model, if any.
     backend : str
         ``ai_edge_litert``, ``tflite_runtime`` or ``tensorflow``.
     """
 
-    def __init__(self, model: str | os.PathLike = "int8", num_threads: int = 1) -> None:
+    def __init__(self, model: str | os.PathLike = "int8", num_threads: int = 1,
+                 music_threshold: float | None = None) -> None:
         if not isinstance(num_threads, int) or num_threads < 1:
             raise ModelError(f"num_threads must be a positive integer, got {num_threads!r}")
+        if music_threshold is not None and not 0.0 <= music_threshold <= 1.0:
+            raise ModelError(f"music_threshold must be from 0 to 1, got {music_threshold!r}")
         self.info: ModelInfo = read_model_info(model)
         self.path = self.info.path
         self.labels = self.info.labels
         self.config: FeatureConfig = self.info.config
+        reserved = sorted(set(self.labels) & set(RESERVED_OUTCOMES))
+        if reserved:
+            raise ModelError(f"{self.path}: labels {reserved} are reserved for outcomes of the classifier")
+        try:
+            self.calibration = Calibration.from_metadata(self.info.extra.get("calibration"))
+            self.music_detector = MusicDetector.from_metadata(self.info.extra.get("music_detector"),
+                                                              self.config.feature_shape[1])
+        except ModelError as exc:
+            raise ModelError(f"{self.path}: {exc}") from None
+        stored = self.music_detector.threshold if self.music_detector else 0.0
+        self.music_threshold = stored if music_threshold is None else float(music_threshold)
         self.interpreter, self.backend = make_interpreter(
             self.path, num_threads, default_delegates=self.info.extra.get("xnnpack", True) is not False)
         try:
@@ -150,8 +193,9 @@ class GenreClassifier:
         q = np.round(features / self._in_scale) + self._in_zero
         return np.clip(q, info.min, info.max).astype(self._in_dtype).reshape(self._in_shape)
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        """Probabilities for one window ``(frames, coeffs)`` or a batch ``(n, frames, coeffs)``."""
+    def predict(self, features: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """Probabilities for one window ``(frames, coeffs)`` or a batch ``(n, frames, coeffs)``,
+        tempered by the model's calibration unless ``calibrated=False``."""
         features = np.asarray(features)
         single = features.ndim == 2
         batch = features[np.newaxis] if single else features
@@ -174,7 +218,20 @@ class GenreClassifier:
             probs = np.clip(raw, 0.0, None)
             total = probs.sum()
             out[i] = probs / total if total > 0 else np.full(len(probs), 1.0 / len(probs))
+        if calibrated:
+            out = self.calibration.apply(out)
         return out[0] if single else out
+
+    def music_score(self, features: np.ndarray) -> float | None:
+        """The detector's probability that a window ``(frames, coeffs)`` is music (None without a detector)."""
+        return None if self.music_detector is None else self.music_detector.score(features)
+
+    def is_music(self, score: float | None) -> bool:
+        return score is None or score >= self.music_threshold
+
+    def aggregate(self, raw: list[np.ndarray]) -> np.ndarray:
+        """Calibrated probabilities of several windows together: the tempered mean of their raw outputs."""
+        return self.calibration.apply(np.mean(raw, axis=0))
 
     def window_starts(self, n_samples: int, hop_seconds: float | None = None) -> list[int]:
         """First samples of the windows :meth:`classify` uses (see :func:`window_starts`)."""
@@ -205,7 +262,8 @@ class GenreClassifier:
 
     def classify_window(self, window: np.ndarray, start_s: float = 0.0, features: np.ndarray | None = None,
                         level: float | None = None) -> WindowResult:
-        """Classify one window of samples; windows below :data:`SILENCE_DBFS` are silence.
+        """Classify one window of samples; windows below :data:`SILENCE_DBFS` are silence, windows
+        the music detector scores below the threshold are :data:`NOT_MUSIC`.
 
         ``features`` and the window's ``level`` (:func:`rms_dbfs`) may be passed if already computed.
         """
@@ -214,15 +272,25 @@ class GenreClassifier:
             return WindowResult(start_s, SILENCE, 0.0, np.zeros(len(self.labels), np.float32), level)
         if features is None:
             features = window_features(np.asarray(window, dtype=np.float32), self.config)
-        probs = self.predict(features)
+        raw = self.predict(features, calibrated=False)
+        probs = self.calibration.apply(raw)
+        score = self.music_score(features)
         best = int(np.argmax(probs))
-        return WindowResult(start_s, self.labels[best], float(probs[best]), probs, level)
+        if not self.is_music(score):
+            return WindowResult(start_s, NOT_MUSIC, 0.0, probs, level, raw, score)
+        return WindowResult(start_s, self.labels[best], float(probs[best]), probs, level, raw, score)
 
     def summarize(self, windows: list[WindowResult]) -> ClipResult:
-        """Clip-level result: mean probabilities of the non-silent windows."""
-        voiced = [w.probabilities for w in windows if not w.silent]
+        """Clip-level result: tempered mean of the non-silent windows' raw probabilities; the clip is
+        :data:`NOT_MUSIC` when the mean music score of those windows is below the threshold."""
+        voiced = [w for w in windows if not w.silent]
         if not voiced:
             return ClipResult(SILENCE, 0.0, np.zeros(len(self.labels), np.float32), self.labels, windows)
-        probs = np.mean(voiced, axis=0)
+        probs = self.aggregate([w.raw_probabilities if w.raw_probabilities is not None else w.probabilities
+                                for w in voiced])
+        scores = [w.music_score for w in voiced if w.music_score is not None]
+        score = float(np.mean(scores)) if scores else None
+        if not self.is_music(score):
+            return ClipResult(NOT_MUSIC, 0.0, probs, self.labels, windows, score)
         best = int(np.argmax(probs))
-        return ClipResult(self.labels[best], float(probs[best]), probs, self.labels, windows)
+        return ClipResult(self.labels[best], float(probs[best]), probs, self.labels, windows, score)

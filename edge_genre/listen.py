@@ -18,10 +18,13 @@ Per block, in the calling (main) thread:
 4. classify the window: windows whose RMS is below ``SILENCE_DBFS`` (-60 dBFS)
    are "silence" and skip the model (the same gate as ``classify``); others get
    the model's probabilities;
-5. smooth: the reported genre is the argmax of the mean probabilities of the
-   non-silent windows among the last ``smooth`` windows. A silent window is
-   reported as "silence" (never as a genre) and does not enter the mean; when
-   the smoothed confidence is below ``threshold`` the genre is "uncertain".
+5. smooth: the reported genre is the argmax of the mean (uncalibrated)
+   probabilities of the non-silent windows among the last ``smooth`` windows,
+   tempered by the model's calibration. A silent window is reported as
+   "silence" (never as a genre) and does not enter the mean. When the mean
+   music score of those windows is below the detector's threshold the result
+   is "not_music"; when the smoothed confidence is below ``threshold`` it is
+   "uncertain".
 
 Everything kept between hops is bounded: the resampler state, the feature
 extractor's buffers, a ring of the last window of samples, a deque of the last
@@ -44,6 +47,7 @@ import numpy as np
 
 from .audio import to_mono
 from .classifier import SILENCE, GenreClassifier, WindowResult, rms_dbfs
+from .music_detector import NOT_MUSIC
 from .errors import AudioError
 from .streaming import StreamingMFCC
 
@@ -156,8 +160,8 @@ class HopResult:
     index: int  # hop number, from 0
     t: float  # stream time of the window's end, seconds (audio time at the model rate)
     window: WindowResult  # this window alone, unsmoothed (same as 'classify --windows')
-    genre: str  # smoothed genre, "silence" or "uncertain"
-    confidence: float  # smoothed probability of the best genre (0 for silence)
+    genre: str  # smoothed genre, "silence", "not_music" or "uncertain"
+    confidence: float  # smoothed, calibrated probability of the best genre (0 for silence and not_music)
     probabilities: np.ndarray  # smoothed probabilities (zeros for silence)
     top_k: list[tuple[str, float]]
     smoothed_over: int  # non-silent windows in the mean
@@ -166,10 +170,15 @@ class HopResult:
     overflows: int  # overflow events so far
     unix_time: float
     features: np.ndarray | None = field(default=None, repr=False)
+    music_score: float | None = None  # smoothed music score (None: no detector, or silence)
 
     @property
     def silent(self) -> bool:
         return self.window.silent
+
+    @property
+    def not_music(self) -> bool:
+        return self.genre == NOT_MUSIC
 
     @property
     def uncertain(self) -> bool:
@@ -186,9 +195,12 @@ class HopResult:
             "dsp_ms": round(self.dsp_ms, 3),
             "inference_ms": round(self.inference_ms, 3),
             "silent": w.silent,
+            "not_music": self.not_music,
+            "music_score": None if self.music_score is None else round(self.music_score, 4),
             "uncertain": self.uncertain,
             "window_start_s": round(w.start_s, 3),
             "window": {"genre": w.genre, "confidence": round(w.confidence, 4),
+                       "music_score": None if w.music_score is None else round(w.music_score, 4),
                        "level_dbfs": round(w.level_dbfs, 1) if math.isfinite(w.level_dbfs) else None},
             "top_k": [[g, round(p, 4)] for g, p in self.top_k],
             "smoothed_over": self.smoothed_over,
@@ -273,6 +285,7 @@ class LivePipeline:
         self.hops = 0
         self.silent_windows = 0
         self.uncertain_hops = 0
+        self.not_music_hops = 0
         self.overflows = 0
         self.frames_in = 0  # native frames received
         self.samples_out = 0  # mono samples at the model rate
@@ -349,19 +362,25 @@ class LivePipeline:
         inference_ms = (t2 - t1) * 1e3
         self._pending_dsp = 0.0
 
-        self._recent.append(None if window.silent else window.probabilities)
-        voiced = [p for p in self._recent if p is not None]
+        self._recent.append(None if window.silent else window)
+        voiced = [w for w in self._recent if w is not None]
+        score = None
         if window.silent:
             genre, confidence, probs = SILENCE, 0.0, np.zeros(len(self.labels), np.float32)
             top: list[tuple[str, float]] = []
             self.silent_windows += 1
         else:
-            probs = np.mean(voiced, axis=0) if len(voiced) > 1 else window.probabilities
+            probs = clf.aggregate([w.raw_probabilities for w in voiced])
             order = np.argsort(probs)[::-1]
             best = int(order[0])
             genre, confidence = self.labels[best], float(probs[best])
             top = [(self.labels[i], float(probs[i])) for i in order[: self.top_k]]
-            if confidence < self.threshold:
+            scores = [w.music_score for w in voiced if w.music_score is not None]
+            score = float(np.mean(scores)) if scores else None
+            if not clf.is_music(score):
+                genre, confidence = NOT_MUSIC, 0.0
+                self.not_music_hops += 1
+            elif confidence < self.threshold:
                 genre = UNCERTAIN
                 self.uncertain_hops += 1
         self.histogram[genre] = self.histogram.get(genre, 0) + 1
@@ -373,7 +392,7 @@ class LivePipeline:
             genre=genre, confidence=confidence, probabilities=probs, top_k=top,
             smoothed_over=0 if window.silent else len(voiced), dsp_ms=dsp_ms, inference_ms=inference_ms,
             overflows=self.overflows, unix_time=time.time(),
-            features=w.features if self.keep_features else None,
+            features=w.features if self.keep_features else None, music_score=score,
         )
         self.hops += 1
         return result
@@ -452,6 +471,7 @@ class LivePipeline:
             "windows": self.hops,
             "silent_windows": self.silent_windows,
             "uncertain_hops": self.uncertain_hops,
+            "not_music_hops": self.not_music_hops,
             "genres": dict(sorted(self.histogram.items(), key=lambda kv: (-kv[1], kv[0]))),
             # The source may have counted more overflows after the last block it delivered.
             "overflows": max(self.overflows, int(source_stats.get("overflows", 0))),
@@ -475,7 +495,9 @@ def format_hop(result: HopResult, show_top: bool = True) -> str:
         level = f"{w.level_dbfs:.0f} dBFS" if math.isfinite(w.level_dbfs) else "digital silence"
         body = f"{SILENCE:<10} ({level})"
         return f"{head}{body:<44}  {cost}"
-    if result.uncertain:
+    if result.not_music:
+        body = f"{NOT_MUSIC:<10} (music score {result.music_score:.2f})"
+    elif result.uncertain:
         best, p = result.top_k[0]
         body = f"{UNCERTAIN:<10} (best {best} {p:.0%})"
     else:
@@ -493,7 +515,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"run time {summary['run_seconds']:.1f} s, audio {summary['audio_seconds']:.1f} s, "
         f"CPU {summary['cpu_seconds']:.1f} s; stopped: {summary['stop_reason']}",
         f"windows classified {summary['windows']} (silent {summary['silent_windows']}, "
-        f"uncertain {summary['uncertain_hops']}), hop {summary['hop_seconds']:.4f} s",
+        f"not music {summary.get('not_music_hops', 0)}, uncertain {summary['uncertain_hops']}), hop {summary['hop_seconds']:.4f} s",
         f"overflows {summary['overflows']}"
         + (f" ({summary['source']['dropped_frames']} frames dropped)" if summary.get("source", {}).get("dropped_frames") else ""),
     ]

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from .errors import EdgeGenreError
+from .cli_options import music_threshold_option
 from .model_io import MODEL_CHOICES
 
 LISTEN_HELP = """Classify live audio from a microphone (or a file) every hop.
@@ -25,8 +26,13 @@ MFCC) and inference ms.
 \b
 Silence: a window whose RMS is below -60 dBFS is reported as "silence",
 never as a genre, and skips the model; silent windows do not enter the
-smoothing mean. --threshold P: when the smoothed confidence of the best
-genre is below P, "uncertain" is reported instead (0 = off).
+smoothing mean. Confidences are calibrated (a temperature stored in the
+model). Not music: when the mean music score of the smoothing windows is
+below the model's detector threshold (or --music-threshold P), "not_music"
+is reported (speech, TV talk, noise, tones...). --threshold P: when the
+smoothed confidence of the best genre is below P, "uncertain" is reported
+instead (0 = off; what a threshold costs in answered songs is in the model
+card).
 
 \b
 The microphone is opened at its native rate and channel count (e.g. 48 kHz
@@ -39,9 +45,11 @@ p50/p95/p99 latencies.
 \b
 --json: one JSON object per hop on stdout and nothing else there:
   {"t": end of the window in stream seconds, "genre": smoothed genre or
-   "silence"/"uncertain", "confidence", "probabilities": {label: p},
-   "dsp_ms", "inference_ms", "silent", "uncertain", "window_start_s",
-   "window": {"genre", "confidence", "level_dbfs"} (this window alone,
+   "silence"/"not_music"/"uncertain", "confidence", "probabilities":
+   {label: p}, "dsp_ms", "inference_ms", "silent", "not_music",
+   "music_score" (smoothed; null without a detector), "uncertain",
+   "window_start_s", "window": {"genre", "confidence", "music_score",
+   "level_dbfs"} (this window alone,
    as 'classify --windows'), "top_k": [[label, p], ...], "smoothed_over",
    "overflows", "hop", "unix_time"}
 and, as the last line when the run ends, {"summary": {...}}. Status lines
@@ -121,6 +129,7 @@ class _Signals:
               help="Genres shown per hop.")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True, metavar="P",
               help='Report "uncertain" when the smoothed confidence is below P.')
+@music_threshold_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per hop on stdout (see above).")
 @click.option("--duration", type=click.FloatRange(min=0.0, max=1e9, min_open=True), default=None, metavar="SECONDS",
               help="Stop after this many seconds (audio seconds; for a microphone also wall-clock).")
@@ -131,7 +140,8 @@ class _Signals:
 @click.option("--loop", type=click.IntRange(0, None), default=1, show_default=True, metavar="N",
               help="With --file: play it N times (0 = forever).")
 def listen(model: str, threads: int, device: str | None, list_devices: bool, samplerate: int | None,
-           channels: int | None, hop: float, smooth: int, top_k: int, threshold: float, as_json: bool,
+           channels: int | None, hop: float, smooth: int, top_k: int, threshold: float, music_threshold: float | None,
+           as_json: bool,
            duration: float | None, files: tuple[Path, ...], realtime: bool, loop: int) -> None:
     if list_devices:
         _print_devices(as_json)
@@ -148,7 +158,7 @@ def listen(model: str, threads: int, device: str | None, list_devices: bool, sam
         source = FileSource(list(files), realtime=realtime, loop=loop)
     else:
         source = MicrophoneSource(device, sample_rate=samplerate, channels=channels)
-    clf = GenreClassifier(model, num_threads=threads)
+    clf = GenreClassifier(model, num_threads=threads, music_threshold=music_threshold)
     pipeline = LivePipeline(clf, source, hop_seconds=hop, smooth=smooth, top_k=top_k, threshold=threshold)
     cfg = clf.config
     click.echo(

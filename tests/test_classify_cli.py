@@ -37,7 +37,7 @@ def test_json_lines_for_every_good_file_and_errors_for_bad_ones(files, tmp_path)
     lines = [json.loads(line) for line in res.stdout.splitlines()]
     assert [line["file"] for line in lines] == [str(files["mono22"]), str(files["stereo48"]), str(files["short"])]
     for line in lines:
-        assert set(line) == {"file", "genre", "confidence", "probabilities", "windows"}
+        assert set(line) == {"file", "genre", "confidence", "probabilities", "music_score", "windows"}
         assert abs(sum(line["probabilities"].values()) - 1) < 0.01
         assert line["genre"] == max(line["probabilities"], key=line["probabilities"].get)
     assert [w["start_s"] for w in lines[0]["windows"]] == [0.0, 3.0]  # two whole 3-s windows in 7 s

@@ -110,18 +110,18 @@ def json_lines(text):
 
 
 HOP_KEYS = {"t", "genre", "confidence", "probabilities", "dsp_ms", "inference_ms", "silent", "uncertain",
-            "window_start_s", "window", "top_k", "smoothed_over", "overflows", "hop", "unix_time"}
+            "not_music", "music_score", "window_start_s", "window", "top_k", "smoothed_over", "overflows", "hop", "unix_time"}
 
 
 def assert_hop_schema(obj, labels):
     assert set(obj) == HOP_KEYS
     assert isinstance(obj["t"], float) and isinstance(obj["genre"], str)
-    assert obj["genre"] in (*labels, SILENCE, UNCERTAIN)
+    assert obj["genre"] in (*labels, SILENCE, UNCERTAIN, "not_music")
     assert set(obj["probabilities"]) == set(labels)
     assert 0.0 <= obj["confidence"] <= 1.0
     assert obj["dsp_ms"] >= 0 and obj["inference_ms"] >= 0
     assert isinstance(obj["silent"], bool) and isinstance(obj["top_k"], list)
-    assert set(obj["window"]) == {"genre", "confidence", "level_dbfs"}
+    assert set(obj["window"]) == {"genre", "confidence", "music_score", "level_dbfs"}
     if obj["silent"]:
         assert obj["genre"] == SILENCE and obj["confidence"] == 0.0 and obj["top_k"] == []
 
