@@ -10,11 +10,15 @@ or librosa. Public API:
 - :class:`GenreClassifier`: a self-describing int8/float TFLite classifier.
 """
 
-from .audio import load_audio
-from .config import FeatureConfig
-from .dsp import log_mel, mfcc, window_features
-from .errors import AudioError, ConfigError, DeviceError, EdgeGenreError, ModelError
-from .streaming import StreamingMFCC
+from .blas import limit_blas_threads
+
+limit_blas_threads()  # before NumPy loads: one BLAS thread unless the user set one (see edge_genre.blas)
+
+from .audio import load_audio  # noqa: E402
+from .config import FeatureConfig  # noqa: E402
+from .dsp import log_mel, mfcc, window_features  # noqa: E402
+from .errors import AudioError, ConfigError, DeviceError, EdgeGenreError, ModelError  # noqa: E402
+from .streaming import StreamingMFCC  # noqa: E402
 
 __version__ = "0.1.0"
 
