@@ -36,6 +36,24 @@ def train() -> None:
     """
 
 
+# Named recipes: what the shipped default model was built with (scripts/build_default_model.sh).
+# Options given on the command line win over the recipe's.
+PREPARE_RECIPES = {"shipped": {"kind": "logmel", "n_mels": 64, "normalization": "level", "top_db": 60.0}}
+FIT_RECIPES = {"shipped": {"model": "crnn", "dropout": True, "lr": 0.001, "epochs": 60, "batch_size": 32,
+                           "lstm_units": 40, "weighting": "song", "augment": "robust", "augment_copies": 4}}
+
+
+def apply_recipe(ctx: click.Context, recipes: dict, name: str | None, values: dict) -> dict:
+    """``values`` with the named recipe's settings for every option left at its default."""
+    if not name:
+        return values
+    out = dict(values)
+    for key, value in recipes[name].items():
+        if ctx.get_parameter_source(key) in (None, click.core.ParameterSource.DEFAULT):
+            out[key] = value
+    return out
+
+
 def _file_stem(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """Callback of --name: a file-name stem, not empty, no directory parts (files stay inside --out)."""
     if not value.strip() or Path(value).name != value or value in (".", ".."):
@@ -88,8 +106,12 @@ def read_clip_ids(path: Path) -> list[str]:
                    "and 'train fit --split artist' can keep each artist on one side.")
 @click.option("--workers", type=click.IntRange(1, 128), default=None, help="Processes (default: all cores).")
 @click.option("--paper-json", type=click.Path(path_type=Path), default=None, help="Also write the papers' JSON (mapping/labels/mfcc).")
+@click.option("--recipe", type=click.Choice(sorted(PREPARE_RECIPES)), default=None,
+              help="shipped: the shipped model's front end (--kind logmel --n-mels 64 --normalization level "
+                   "--top-db 60); options you give win.")
 def prepare(data_dirs: tuple[Path, ...], out: Path, kind: str, normalization: str, n_mels: int, fmax: float | None,
-            top_db: float, short: str, artist_index: Path | None, workers: int | None, paper_json: Path | None) -> None:
+            top_db: float, short: str, artist_index: Path | None, workers: int | None, paper_json: Path | None,
+            recipe: str | None) -> None:
     """Cut every clip into 3-s windows (at most ten) and cache their features.
 
     Features come from edge_genre's own front end (the code the device runs).
@@ -104,6 +126,9 @@ def prepare(data_dirs: tuple[Path, ...], out: Path, kind: str, normalization: st
     """
     from .dataset import prepare_features
 
+    chosen = apply_recipe(click.get_current_context(), PREPARE_RECIPES, recipe,
+                          {"kind": kind, "n_mels": n_mels, "normalization": normalization, "top_db": top_db})
+    kind, n_mels, normalization, top_db = chosen["kind"], chosen["n_mels"], chosen["normalization"], chosen["top_db"]
     try:
         if kind == "musicnn":
             ctx = click.get_current_context()
@@ -128,12 +153,13 @@ def prepare(data_dirs: tuple[Path, ...], out: Path, kind: str, normalization: st
         fs, skipped = prepare_features(list(data_dirs), config, workers=workers, short=short,
                                        artist_index=artist_index)
     for msg in skipped:
-        click.echo(f"warning: skipped {msg}", err=True)
+        click.echo(f"warning: left out {msg}", err=True)
     path = fs.save(npz)
     if paper_json:
         fs.to_paper_json(paper_json)
     songs, _, groups = fs.song_table()
-    facts = [f"{len(fs.y)} windows of {len(songs)} clips", f"{len(fs.labels)} genres", f"features {fs.config.feature_shape}"]
+    facts = [f"{len(fs.y)} windows of {len(songs)} clips", f"{len(fs.labels)} labels ({', '.join(fs.labels)})",
+             f"features {fs.config.feature_shape}"]
     if fs.short_clips:
         facts.append(f"{fs.short_clips} clips shorter than a window ({fs.short_policy})")
     if fs.artist is not None:
@@ -141,7 +167,7 @@ def prepare(data_dirs: tuple[Path, ...], out: Path, kind: str, normalization: st
         named = len({str(g) for g in groups if not str(g).startswith(UNKNOWN_ARTIST)})
         facts.append(f"{named} artists" + (f" + {unknown} clips the index names no artist for" if unknown else ""))
     if skipped:
-        facts.append(f"{len(skipped)} clips skipped")
+        facts.append(f"{len(skipped)} folders, files or clips left out (listed above)")
     click.echo(f"{path}: " + ", ".join(facts))
 
 
@@ -224,8 +250,12 @@ def _fit_config(**kw):
 @click.option("--resume", is_flag=True,
               help="Keep the folds already trained in --out with the same recipe and features (an interrupted "
                    "k-fold run, or --only-folds runs completed later) instead of training them again.")
+@click.option("--recipe", type=click.Choice(sorted(FIT_RECIPES)), default=None,
+              help="shipped: the shipped model's recipe (--model crnn --lstm-units 40 --epochs 60 --lr 0.001 "
+                   "--weighting song --augment robust --augment-copies 4; add --distill TEACHER to learn from "
+                   "the teacher as it did); options you give win.")
 def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augment_copies: int,
-        only_folds: str | None, resume: bool, **kw) -> None:
+        only_folds: str | None, resume: bool, recipe: str | None, **kw) -> None:
     """Train a model and write a run directory with metrics, plots and the model.
 
     metrics.json has window- and track-level accuracy (track = argmax of the mean
@@ -237,9 +267,14 @@ def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augmen
     from .dataset import FeatureSet
     from .fit import fit as run_fit
 
+    kw = apply_recipe(click.get_current_context(), FIT_RECIPES, recipe,
+                      {**kw, "augment": augment, "augment_copies": augment_copies})
+    augment, augment_copies = kw.pop("augment"), kw.pop("augment_copies")
     fs = FeatureSet.load(features_path)
     kw["split"] = _resolve_split(kw["split"], fs)
     cfg = _fit_config(**kw)
+    if recipe:
+        cfg.extra["recipe"] = recipe
     if cfg.distill:
         from .teacher import TeacherCache
 
@@ -420,13 +455,27 @@ def teacher_cmd(features_path: Path, out: Path, split: str, folds: int, seed: in
               help="File name stem: writes NAME_float.tflite and NAME_int8.tflite in --out.")
 @click.option("--calibration-windows", type=click.IntRange(1), default=None,
               help="Training windows used to calibrate the int8 ranges (never test windows)  [default: all].")
-@click.option("--json", "as_json", is_flag=True)
-def export_cmd(run_dir: Path, out: Path, name: str, calibration_windows: int | None, as_json: bool) -> None:
+@click.option("--trust/--no-trust", default=True, show_default=True,
+              help="Fit and store the calibration temperature and the not-music detector (about 3 minutes: it "
+                   "generates non-music and a degraded copy of every song).")
+@click.option("--not-music", "not_music_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Real recordings that are not music, to report the detector's reject rate on.")
+@click.option("--temperature-from", type=click.Path(exists=True, path_type=Path), default=None, metavar="TRUST",
+              help="Use the temperature pooled over the held-out songs of a k-fold run of the same recipe "
+                   "('train calibrate CV --out TRUST': TRUST/trust.json) instead of fitting it on this run's few "
+                   "validation songs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the export report as JSON.")
+def export_cmd(run_dir: Path, out: Path, name: str, calibration_windows: int | None, trust: bool,
+               not_music_dir: Path | None, temperature_from: Path | None, as_json: bool) -> None:
     """Convert a run's model to float and full-integer int8 TFLite with embedded labels and FeatureConfig.
 
     Prints size, op list, int8 input/output quantization, and the accuracy of
     the Keras, float and int8 models on the run's held-out windows with the
     float-vs-int8 top-1 agreement. Fails if the op list holds unexpected ops.
+    Then (unless --no-trust) fits the calibration temperature on the run's
+    validation songs and the music detector on its training songs against
+    generated non-music, stores both in the two files, and reports them on
+    the held-out songs (see 'train calibrate').
     """
     from edge_genre.cli import ensure_directory
 
@@ -434,7 +483,8 @@ def export_cmd(run_dir: Path, out: Path, name: str, calibration_windows: int | N
 
     ensure_directory(out, create=False)
 
-    r = export_run(run_dir, out, name=name, calibration_windows=calibration_windows)
+    r = export_run(run_dir, out, name=name, calibration_windows=calibration_windows, trust=trust,
+                   not_music_dir=not_music_dir, progress=not as_json, temperature_from=temperature_from)
     if as_json:
         click.echo(json.dumps(r, indent=2))
         return
@@ -453,6 +503,83 @@ def export_cmd(run_dir: Path, out: Path, name: str, calibration_windows: int | N
                    f"float/int8 top-1 agreement {100 * r['top1_agreement']:.2f} %")
         click.echo(f"held-out songs: {r['held_out_songs']}; float {100 * r['float']['song_accuracy']:.2f} %, "
                    f"int8 {100 * r['int8']['song_accuracy']:.2f} %, float/int8 agreement {100 * r['song_agreement']:.2f} %")
+    t = r.get("trust")
+    if t:
+        line = f"calibration: temperature {t['temperature']:.3f}"
+        if "songs" in t:
+            so = t["songs"]
+            line += (f"; held-out songs ECE {so['ece_before']:.3f} -> {so['ece_after']:.3f} (sampling floor "
+                     f"{so['ece_floor']:.3f} on {so['n']} songs)")
+        click.echo(line)
+        nm = t["not_music"]
+        line = f"not music: threshold {t['music_threshold']:.3f}; generated non-music rejected {100 * nm['generated_rejected']:.1f} %"
+        if nm["real_windows"]:
+            line += f", real recordings {100 * nm['real_rejected']:.1f} %"
+        if "songs" in t:
+            line += f"; held-out music songs keeping a genre {100 * t['songs']['music_kept']:.1f} %"
+        click.echo(line)
+
+
+@train.command("calibrate")
+@click.argument("target", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--write", "models", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              metavar="MODEL", help="Single run: model files exported from it to write the temperature and detector "
+                                    "into (repeatable; the first one's outputs are fitted, e.g. the int8 file).")
+@click.option("--not-music", "real_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder of real recordings that are not music (never trained on): their reject rate is reported.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder for trust.md, trust.json and reliability.png  [k-fold: required].")
+@click.option("--temperature-from", type=click.Path(exists=True, path_type=Path), default=None, metavar="TRUST",
+              help="Use the temperature pooled over the held-out songs of a k-fold run of the same recipe "
+                   "('train calibrate CV --out TRUST': TRUST/trust.json) instead of fitting it on this run's few "
+                   "validation songs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def calibrate_cmd(target: Path, models: tuple[Path, ...], real_dir: Path | None, out: Path | None,
+                  temperature_from: Path | None, as_json: bool, quiet: bool) -> None:
+    """Calibrated confidence and the not-music detector: fit them, measure them, store them.
+
+    \b
+    A k-fold run (fold*/ inside): each fold's temperature (cross-fitted on the
+    other folds' held-out songs) and music detector (its training songs vs generated non-music) are
+    fitted as 'train export' fits them, and measured on its held-out songs:
+    expected calibration error (ECE) before/after with its sampling floor, a
+    reliability diagram, what --threshold costs, how many music songs keep a
+    genre and how much non-music (other seeds and voices than training, and
+    --not-music recordings) is reported as not_music. These are the model
+    card's figures. trust.json also holds the temperature pooled over all
+    folds, for --temperature-from.
+
+    \b
+    A single run with --write MODEL...: fits both from the first model's own
+    outputs and writes them into the files' metadata ('train export' already
+    does this; use it for models exported before).
+    """
+    from .trust import calibrate_kfold, calibrate_single
+
+    is_kfold = any(target.glob("fold*/run.json"))
+    try:
+        if is_kfold:
+            if out is None:
+                raise click.UsageError("a k-fold run needs --out for its report")
+            summary = calibrate_kfold(target, out, real_dir, progress=not quiet)
+        else:
+            if not models:
+                raise click.UsageError("a single run needs --write MODEL (the files exported from it)")
+            summary = calibrate_single(target, list(models), out, real_dir, progress=not quiet,
+                                       temperature_from=temperature_from)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    if out is not None:
+        click.echo((out / "trust.md").read_text())
+        click.echo(f"written: {out / 'trust.md'}, {out / 'trust.json'}, {out / 'reliability.png'}")
+    else:
+        click.echo(json.dumps(summary.get("entries", {}), indent=2))
+    if models:
+        click.echo(f"temperature and music detector written into {', '.join(map(str, models))}")
 
 
 @train.command("robustness-compare")

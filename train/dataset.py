@@ -1,8 +1,9 @@
-"""GTZAN discovery and feature preparation.
+"""Dataset discovery (GTZAN or the user's own labels) and feature preparation.
 
-Reads the Kaggle layout (``genres_original/<genre>/<genre>.NNNNN.wav``) and
-the original layout (``genres/<genre>/<genre>.NNNNN.au``), from one or several
-data roots, cuts every clip into consecutive non-overlapping windows and
+Reads the Kaggle layout (``genres_original/<genre>/<genre>.NNNNN.wav``), the
+original layout (``genres/<genre>/<genre>.NNNNN.au``) or any folder of
+``<label>/<audio files>`` (the user's own labels: any names, two or more),
+from one or several data roots, cuts every clip into consecutive non-overlapping windows and
 computes the features with edge_genre's own front end (the same code the
 device runs). Clips shorter than one window are padded, looped or skipped by
 a policy (:data:`SHORT_POLICIES`). With an artist index (``GTZANindex.txt``:
@@ -28,7 +29,8 @@ from edge_genre.dsp import window_features
 from edge_genre.errors import AudioError, ConfigError, EdgeGenreError
 
 GTZAN_GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
-CLIP_EXTENSIONS = (".wav", ".au")
+CLIP_EXTENSIONS = (".wav", ".au", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+RESERVED_LABELS = ("silence", "not_music", "uncertain")  # outcomes of the runtime, never a label
 WINDOWS_PER_CLIP = 10  # as in both papers: ten 3-s windows of a 30-s clip
 # What to do with a clip shorter than one window: zero-pad its end (what ``edge-genre classify`` does
 # with a clip of 1 s up to one window, so training sees what the device sees), repeat it to the window's
@@ -49,41 +51,64 @@ class Clip:
     clip_id: str  # e.g. "blues.00012": identifies the clip across windows
 
 
+def _has_audio(folder: Path) -> bool:
+    return any(p.suffix.lower() in CLIP_EXTENSIONS and p.is_file() for p in folder.iterdir())
+
+
 def genre_root(data_dir: Path) -> Path:
-    """The folder holding one sub-folder per genre, for either GTZAN layout."""
+    """The folder holding one sub-folder per label: either GTZAN layout, or ``data_dir`` itself when
+    it has sub-folders of audio files (the user's own labels)."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DatasetError(f"{data_dir}: no such data directory")
-    for candidate in (data_dir / "genres_original", data_dir / "genres", data_dir / "Data" / "genres_original", data_dir):
+    for candidate in (data_dir / "genres_original", data_dir / "genres", data_dir / "Data" / "genres_original"):
         if candidate.is_dir() and any((candidate / g).is_dir() for g in GTZAN_GENRES):
             return candidate
+    if any(p.is_dir() and not p.name.startswith(".") and _has_audio(p) for p in data_dir.iterdir()):
+        return data_dir
     raise DatasetError(
-        f"{data_dir}: no GTZAN genre folders found (expected genres_original/<genre>/ or genres/<genre>/ "
-        f"with genres {', '.join(GTZAN_GENRES)})"
+        f"{data_dir}: no label folders found (expected <label>/<audio files>, e.g. GTZAN's genres_original/<genre>/; "
+        f"audio: {', '.join(CLIP_EXTENSIONS)})"
     )
 
 
 def discover_clips(data_dir: Path | list[Path], genres: tuple[str, ...] | None = None
                    ) -> tuple[list[Clip], tuple[str, ...]]:
-    """List the clips of one or several GTZAN-style directories; returns (clips, genre labels in index order).
+    """List the clips of one or several data roots; returns (clips, labels in index order).
 
-    Unknown sub-folders are reported with a warning and ignored; a clip id met
-    again in a later root (the same song in two folders) is reported and the
-    first one kept; no audio at all is an error.
+    Every sub-folder holding audio is a label (GTZAN's ten keep their usual order; other names
+    follow in alphabetical order); ``genres`` restricts them. Folders without audio, files that are
+    not audio, and a clip id met again in a later root (the same song in two folders; the first is
+    kept) are reported with a warning each; reserved names, fewer than two labels, or no audio at
+    all are errors.
     """
     roots = [genre_root(d) for d in (data_dir if isinstance(data_dir, (list, tuple)) else [data_dir])]
-    known = genres or GTZAN_GENRES
+    names: list[str] = []
+    for root in roots:
+        for p in sorted(root.iterdir()):
+            if not p.is_dir() or p.name.startswith("."):
+                continue
+            if not _has_audio(p):
+                warnings.warn(f"{p}: no audio files ({', '.join(CLIP_EXTENSIONS)}); folder ignored", stacklevel=2)
+            elif p.name not in names and (genres is None or p.name in genres):
+                names.append(p.name)
+    reserved = sorted(set(names) & set(RESERVED_LABELS))
+    if reserved:
+        raise DatasetError(f"label folders {reserved} use names reserved for the runtime's outcomes "
+                           f"({', '.join(RESERVED_LABELS)}); rename them")
+    known = tuple(g for g in GTZAN_GENRES if g in names) + tuple(sorted(n for n in names if n not in GTZAN_GENRES))
     clips: list[Clip] = []
     seen: dict[str, Path] = {}
     for root in roots:
-        folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-        unknown = [p.name for p in folders if p.name not in known]
-        if unknown:
-            warnings.warn(f"{root}: ignoring folders that are not genres: {', '.join(unknown)}", stacklevel=2)
         for genre in known:
             folder = root / genre
             if not folder.is_dir():
                 continue
+            others = [p.name for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")
+                      and p.suffix.lower() not in CLIP_EXTENSIONS]
+            if others:
+                warnings.warn(f"{folder}: {len(others)} files that are not audio ignored "
+                              f"({', '.join(others[:3])}{', ...' if len(others) > 3 else ''})", stacklevel=2)
             for path in sorted(folder.iterdir()):
                 if path.suffix.lower() in CLIP_EXTENSIONS and path.is_file():
                     clip_id = path.stem if path.stem.startswith(genre) else f"{genre}.{path.stem}"
@@ -94,8 +119,11 @@ def discover_clips(data_dir: Path | list[Path], genres: tuple[str, ...] | None =
                     seen[clip_id] = path
                     clips.append(Clip(path, genre, clip_id))
     if not clips:
-        raise DatasetError(f"{', '.join(map(str, roots))}: no .wav or .au clips in the genre folders")
+        raise DatasetError(f"{', '.join(map(str, roots))}: no audio clips in the label folders")
     present = tuple(g for g in known if any(c.genre == g for c in clips))
+    if len(present) < 2:
+        raise DatasetError(f"{', '.join(map(str, roots))}: one label ({', '.join(present)}); a classifier needs "
+                           "at least two label folders")
     return clips, present
 
 
@@ -280,7 +308,7 @@ def prepare_features(data_dir: Path | list[Path], config: FeatureConfig | None =
                      ) -> tuple[FeatureSet, list[str]]:
     """Compute the windows of every readable clip of one or several roots in parallel.
 
-    Returns (features, skipped messages). ``short`` is the policy for clips shorter than one
+    Returns (features, messages about everything left out: folders, files, unreadable clips). ``short`` is the policy for clips shorter than one
     window; ``artist_index`` (``file ::: artist ::: title`` lines) gives every window its artist.
     """
     from tqdm import tqdm
@@ -290,7 +318,10 @@ def prepare_features(data_dir: Path | list[Path], config: FeatureConfig | None =
         raise DatasetError(f"unknown short-clip policy {short!r}; choose from {', '.join(SHORT_POLICIES)}")
     index = read_artist_index(artist_index) if artist_index else None
     roots = list(data_dir) if isinstance(data_dir, (list, tuple)) else [data_dir]
-    clips, labels = discover_clips(roots)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clips, labels = discover_clips(roots)
+    notes = [str(w.message) for w in caught]  # ignored folders and files, duplicate songs: reported with the rest
     label_index = {g: i for i, g in enumerate(labels)}
     jobs = [(str(c.path), c.clip_id, config.to_dict(), short) for c in clips]
     workers = workers or os.cpu_count() or 1
@@ -325,4 +356,4 @@ def prepare_features(data_dir: Path | list[Path], config: FeatureConfig | None =
                     labels, config, source=os.pathsep.join(sources), clip_paths=paths,
                     artist=artist_groups(clip, index) if index is not None else None, short_policy=short,
                     short_clips=short_clips, artist_index=str(Path(artist_index).resolve()) if artist_index else "")
-    return fs, skipped
+    return fs, notes + skipped
