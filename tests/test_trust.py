@@ -100,14 +100,14 @@ def test_window_statistics_shapes():
     assert np.allclose(window_statistics(x[0]), window_statistics(x)[0])
 
 
-def test_detector_round_trips_through_metadata_as_float32():
+def test_detector_round_trips_through_metadata_as_float16():
     det = _detector()
     entry = json.loads(json.dumps(det.to_metadata()))
     back = MusicDetector.from_metadata(entry, n_bands=8)
     x = np.random.default_rng(4).normal(size=(6, 130, 8))
-    assert np.allclose(det.score(x), back.score(x), atol=1e-4)
+    assert np.allclose(det.score(x), back.score(x), atol=2e-3)
     assert isinstance(back.score(x[0]), float) and back.threshold == 0.4
-    assert len(json.dumps(entry)) < 2000  # base64 float32, not JSON numbers
+    assert len(json.dumps(entry)) < 1200  # base64 float16, not JSON numbers
 
 
 @pytest.mark.parametrize("mutate, match", [

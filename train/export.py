@@ -74,11 +74,21 @@ def add_metadata(tflite: bytes, metadata: dict, name: str = METADATA_NAME) -> by
     model.buffers = model.buffers or []
     buf = schema.BufferT()
     buf.data = np.frombuffer(json.dumps(metadata, sort_keys=True).encode("utf-8"), dtype=np.uint8)
-    model.buffers.append(buf)
+
+    def entry_name(m) -> str:
+        return m.name.decode() if isinstance(m.name, bytes) else m.name
+
+    old = [m for m in (model.metadata or []) if entry_name(m) == name]
+    if old and 0 <= old[0].buffer < len(model.buffers):
+        model.buffers[old[0].buffer] = buf  # rewrite in place: replacing metadata never leaves a stale buffer
+        index = old[0].buffer
+    else:
+        model.buffers.append(buf)
+        index = len(model.buffers) - 1
     entry = schema.MetadataT()
     entry.name = name
-    entry.buffer = len(model.buffers) - 1
-    model.metadata = [m for m in (model.metadata or []) if (m.name.decode() if isinstance(m.name, bytes) else m.name) != name]
+    entry.buffer = index
+    model.metadata = [m for m in (model.metadata or []) if entry_name(m) != name]
     model.metadata.append(entry)
     builder = flatbuffers.Builder(len(tflite) + 4096)
     with _aligned_buffer_packing(schema):
@@ -253,7 +263,7 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
         pairs = zip(songs["float"]["track_predictions"].values(), songs["int8"]["track_predictions"].values())
         report["song_agreement"] = float(np.mean([a[1] == b[1] for a, b in pairs]))
     if trust:
-        from .trust import calibrate_run, read_temperature, run_probabilities, summarize, trust_data
+        from .trust import calibrate_run, read_temperature, run_probabilities, summarize, trust_data, write_summary
 
         temperature = read_temperature(temperature_from) if temperature_from else None
 
@@ -264,8 +274,9 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
         for kind, path in paths.items():
             extra = no_xnnpack_for(run) if kind == "int8" else {}
             path.write_bytes(add_metadata(path.read_bytes(), {**meta, "quantization": kind, **extra, **entries}))
-        summary = summarize([trust_report], fs.labels)
-        summary.pop("_arrays", None)
+        protocol = f"{fit_config.get('split', '?')} split, the run's held-out songs"
+        summary = write_summary(summarize([trust_report], fs.labels), out_dir, protocol,
+                                f"{name}_int8.tflite: {protocol}")  # trust.md, trust.json, reliability.png
         report["trust"] = {"temperature": entries["calibration"]["temperature"],
                            "music_threshold": entries["music_detector"]["threshold"], **summary}
     (out_dir / f"{name}_export.json").write_text(json.dumps(report, indent=2))
