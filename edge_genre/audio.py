@@ -113,12 +113,18 @@ def read_stdin(sr: int = 22050, raw: RawFormat | None = None) -> np.ndarray:
     """All of standard input as mono float32 at ``sr`` Hz (see :func:`open_stdin`)."""
     import soundfile as sf
 
-    try:
-        with open_stdin(raw) as f:
-            native_sr = f.samplerate
-            y = f.read(dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise AudioError(f"standard input: cannot decode audio ({exc})") from None
+    blocks = []
+    with open_stdin(raw) as f:
+        native_sr = f.samplerate
+        try:
+            while True:  # a pipe cannot be asked for its length: read blocks to the end
+                block = f.read(65536, dtype="float32", always_2d=True)
+                if not block.shape[0]:
+                    break
+                blocks.append(block)
+        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+            raise AudioError(f"standard input: cannot decode audio ({exc})") from None
+    y = np.concatenate(blocks) if blocks else np.zeros((0, 1), np.float32)
     if y.shape[0] == 0:
         raise AudioError("standard input: contains no audio samples")
     if not all_finite(y):

@@ -18,8 +18,11 @@ import click
 import numpy as np
 
 from . import __version__
+from .audio import RAW_FORMATS
 from .errors import EdgeGenreError
 from .model_io import MODEL_CHOICES
+
+RAW_FORMAT_NAMES = tuple(RAW_FORMATS)
 
 EXIT_USAGE = 2
 
@@ -256,8 +259,15 @@ def features(path: Path, kind: str | None, model: str | None, out: Path | None, 
 @click.option("--hop", type=FiniteFloatRange(0, 3600, min_open=True), default=None, metavar="SECONDS",
               help="Window hop (default: consecutive non-overlapping windows). Rounded to whole frames like 'listen'.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file per line on stdout.")
+@click.option("--raw", "raw_format", type=click.Choice(RAW_FORMAT_NAMES, case_sensitive=False), default=None,
+              help="Standard input (-) is headerless PCM of this format (arecord's names); give --samplerate "
+                   "and --channels too.")
+@click.option("--samplerate", type=click.IntRange(4000, 384000), default=None, metavar="HZ",
+              help="With --raw: the rate of the PCM on standard input.")
+@click.option("--channels", type=click.IntRange(1, 32), default=None, help="With --raw: its channel count.")
 def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, windows: bool,
-             hop: float | None, as_json: bool) -> None:
+             hop: float | None, as_json: bool, raw_format: str | None, samplerate: int | None,
+             channels: int | None) -> None:
     """Classify audio files (or directories, searched recursively) by genre.
 
     Any sample rate and channel count is accepted: audio is downmixed and
@@ -266,10 +276,23 @@ def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, wind
     Clips shorter than 3 s are zero-padded (under 1 s they are rejected).
     A file that cannot be read is reported and skipped; the exit status is
     then 1 after the other files have been classified.
+
+    \b
+    PATH - reads standard input to its end: a sound file stream
+      (sox song.flac -t wav - | edge-genre classify -), or headerless PCM
+      with --raw S16_LE --samplerate 48000 --channels 2.
     """
-    from .audio import find_audio_files, load_audio
+    from .audio import RawFormat, find_audio_files, is_stdin, load_audio, read_stdin
     from .classifier import SILENCE, GenreClassifier
 
+    stdin_count = sum(is_stdin(p) for p in paths)
+    if stdin_count > 1:
+        fail("standard input (-) can be given only once")
+    if (raw_format or samplerate or channels) and not stdin_count:
+        fail("--raw, --samplerate and --channels describe standard input: give - as the path")
+    raw = RawFormat(raw_format, samplerate, channels) if raw_format else None
+    if raw is None and (samplerate or channels):
+        fail("--samplerate and --channels need --raw FORMAT (a stream with a header states its own)")
     clf = GenreClassifier(model, num_threads=threads)
     files = find_audio_files(list(paths))
     if not files:
@@ -278,16 +301,19 @@ def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, wind
     warned_rates: set[int] = set()
     for path in files:
         try:
-            _warn_bandwidth(path, clf.config, warned_rates)
-            y = load_audio(path, sr=clf.config.sample_rate)
+            if is_stdin(path):
+                y = read_stdin(clf.config.sample_rate, raw)
+            else:
+                _warn_bandwidth(path, clf.config, warned_rates)
+                y = load_audio(path, sr=clf.config.sample_rate)
             result = clf.classify(y, clf.config.sample_rate, hop_seconds=hop)
         except EdgeGenreError as exc:
             failures += 1
             message = str(exc)
-            click.echo(f"edge-genre: error: {message if message.startswith(str(path)) else f'{path}: {message}'}", err=True)
+            click.echo(f"edge-genre: error: {message if message.startswith(str(path)) or is_stdin(path) else f'{path}: {message}'}", err=True)
             continue
         if as_json:
-            click.echo(json.dumps({"file": str(path), **result.to_dict(windows=True)}))
+            click.echo(json.dumps({"file": "-" if is_stdin(path) else str(path), **result.to_dict(windows=True)}))
             continue
         ranked = SILENCE if result.genre == SILENCE else ", ".join(f"{g} {p:.0%}" for g, p in result.top_k(top_k))
         click.echo(f"{path}: {ranked}")
