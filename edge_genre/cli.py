@@ -50,6 +50,11 @@ class FiniteFloatRange(click.FloatRange):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return rv
 
+    def _describe_range(self) -> str:
+        if self.min is None and self.max is None:  # click would show "x<=None"
+            return "finite"
+        return super()._describe_range()
+
 
 def describe_os_error(exc: OSError) -> str:
     """One line for an operating-system error: the path and the reason, without a traceback."""
@@ -124,6 +129,35 @@ def ensure_directory(path: Path, what: str = "output directory", create: bool = 
     return path
 
 
+# Top-level modules of the optional extras -> the install command that brings them.
+TRAIN_INSTALL = "the training extras: pip install 'edge-genre[train]'"
+DEV_INSTALL = "the development extras: pip install 'edge-genre[dev]'"
+EXTRA_MODULES = {
+    **dict.fromkeys(("tensorflow", "tf_keras", "keras", "sklearn", "matplotlib", "tqdm"), TRAIN_INSTALL),
+    **dict.fromkeys(("librosa", "python_speech_features", "tflite_micro", "pytest", "scipy"), DEV_INSTALL),
+    "musicnn": "the training-time teacher: pip install --no-deps musicnn==0.1.0",
+}
+
+
+def missing_extra(module: str | None) -> str | None:
+    """What to install for a module of an optional extra (None: not one of ours)."""
+    return EXTRA_MODULES.get((module or "").split(".")[0])
+
+
+def _command_words() -> str:
+    """'edge-genre train fit' from the command line (the subcommand words, without options)."""
+    words = ["edge-genre"]
+    for arg in sys.argv[1:]:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+        if len(words) == 2 and arg != "train":
+            break
+        if len(words) == 3:
+            break
+    return " ".join(words)
+
+
 class LazyGroup(click.Group):
     """A click group whose heavy subcommands are imported on first use."""
 
@@ -150,14 +184,19 @@ class LazyGroup(click.Group):
                 module = importlib.import_module(module_name)
             except ImportError as exc:
                 missing = getattr(exc, "name", None) or str(exc)
-                extra = "train" if name == "train" else "dev"
-                fail(f"'{name}' needs packages that are not installed ({missing}); pip install 'edge-genre[{extra}]'")
+                hint = missing_extra(missing) or (TRAIN_INSTALL if name == "train" else DEV_INSTALL)
+                fail(f"'edge-genre {name}' needs {hint} ({missing} is not installed)")
             self.add_command(getattr(module, attr), name)
         return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            hint = missing_extra(exc.name)
+            if hint is None:
+                raise
+            fail(f"'{_command_words()}' needs {hint} ({exc.name.split('.')[0]} is not installed)")
         except EdgeGenreError as exc:
             fail(str(exc))
         except OSError as exc:  # an output path that cannot be written, a disk that is full
