@@ -33,6 +33,7 @@ import os
 import re
 import socket
 import stat
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -257,7 +258,6 @@ class MqttPublisher:
             self._report(f"mqtt: {s.host}:{s.port} refused the connection: {reason_code}{hint}; "
                          f"still classifying, retrying up to every {RECONNECT_MAX_SECONDS} s")
             return
-        self.connections += 1
         self._reported = None
         self.log(f"mqtt: connected to {s.describe()}")
         for topic, config in self.discovery.items():
@@ -267,6 +267,7 @@ class MqttPublisher:
             latest = self._latest
         if latest is not None:
             client.publish(s.state_topic, latest, qos=1, retain=True)
+        self.connections += 1  # last: close() waits for this before sending "offline"
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ARG002
         if self._closing:
@@ -277,7 +278,14 @@ class MqttPublisher:
 
     def _on_connect_fail(self, client, userdata) -> None:  # noqa: ARG002
         s = self.settings
-        self._report(f"mqtt: cannot reach {s.host}:{s.port}; still classifying, retrying up to every "
+        exc = sys.exc_info()[1]  # paho calls this while handling the connection's OSError / SSLError
+        why = ""
+        if exc is not None:
+            detail = getattr(exc, "strerror", None) or str(exc)
+            if getattr(exc, "verify_message", None):  # ssl.SSLCertVerificationError
+                detail = f"TLS certificate not trusted: {exc.verify_message}; give its CA with --mqtt-ca"
+            why = f" ({detail})" if detail else f" ({type(exc).__name__})"
+        self._report(f"mqtt: cannot reach {s.host}:{s.port}{why}; still classifying, retrying up to every "
                      f"{RECONNECT_MAX_SECONDS} s")
 
     # ------------------------------------------------------------------ listening thread
@@ -312,8 +320,14 @@ class MqttPublisher:
 
     def close(self, timeout: float = 2.0) -> None:
         """Send "offline" (when connected, waiting at most ``timeout`` s), disconnect, stop the thread."""
-        self._closing = True
         client = self.client
+        # A short run (a file classified faster than real time) may end while the first connection is
+        # still being made: give it up to ``timeout`` s to deliver the last state, unless it failed.
+        deadline = time.monotonic() + timeout
+        while (self.connections == 0 and self._reported is None and self._latest is not None
+               and time.monotonic() < deadline):
+            time.sleep(0.02)
+        self._closing = True
         try:
             if client.is_connected():
                 info = client.publish(self.settings.availability_topic, "offline", qos=1, retain=True)

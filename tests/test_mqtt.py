@@ -300,4 +300,44 @@ def test_unreachable_broker_does_not_hold_up_listening(model):
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.splitlines()) == 9  # 8 hops + summary
     assert time.monotonic() - t0 < 30
-    assert sum("mqtt: cannot reach" in line for line in proc.stderr.splitlines()) <= 1
+    reported = [line for line in proc.stderr.splitlines() if "mqtt: cannot reach" in line]
+    assert len(reported) <= 1 and all("Connection refused" in line for line in reported), proc.stderr
+
+
+def _make_certificates(tmp: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1 (openssl command line)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl not installed: TLS test skipped")
+    run = lambda *args: subprocess.run([openssl, *args], check=True, capture_output=True, cwd=tmp)  # noqa: E731
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=edge-genre test CA",
+        "-keyout", "ca.key", "-out", "ca.crt")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr")
+    (tmp / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+        "-extfile", "san.ext", "-out", "server.crt")
+    return tmp / "ca.crt", tmp / "server.crt", tmp / "server.key"
+
+
+def test_tls_with_a_private_ca(tmp_path, model, credentials):
+    ca, cert, key = _make_certificates(tmp_path)
+    broker = Broker(tmp_path)
+    broker.conf.write_text(broker.conf.read_text() + f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
+    broker.start()
+    try:
+        proc = subprocess.run(listen_cmd(model, "--file", str(DEMO), "--no-realtime", "--duration", "5", "--json",
+                                         "--mqtt", f"mqtts://127.0.0.1:{broker.port}/test", "--mqtt-ca", str(ca),
+                                         "--mqtt-credentials", str(credentials), "--mqtt-node", "tls"),
+                              capture_output=True, text=True, timeout=60, env=run_env(), cwd=REPO)
+        assert proc.returncode == 0, proc.stderr
+        assert f"mqtt: connected to mqtts://edge@127.0.0.1:{broker.port}" in proc.stderr, proc.stderr
+        # without the private CA the certificate is not trusted: one line, listening goes on
+        proc = subprocess.run(listen_cmd(model, "--file", str(DEMO), "--realtime", "--duration", "4", "--json",
+                                         "--mqtt", f"mqtts://127.0.0.1:{broker.port}/test",
+                                         "--mqtt-credentials", str(credentials), "--mqtt-node", "tls"),
+                              capture_output=True, text=True, timeout=60, env=run_env(), cwd=REPO)
+        assert proc.returncode == 0, proc.stderr
+        lines = [line for line in proc.stderr.splitlines() if line.startswith("edge-genre: mqtt:")]
+        assert len(lines) == 1 and "TLS certificate not trusted" in lines[0], proc.stderr
+    finally:
+        broker.stop()
