@@ -298,9 +298,9 @@ def features(path: Path, kind: str | None, model: str | None, out: Path | None, 
 @click.option("--hop", type=FiniteFloatRange(0, 3600, min_open=True), default=None, metavar="SECONDS",
               help="Window hop (default: consecutive non-overlapping windows). Rounded to whole frames like 'listen'.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file per line on stdout.")
-@click.option("--raw", "raw_format", type=click.Choice(RAW_FORMAT_NAMES, case_sensitive=False), default=None,
-              help="Standard input (-) is headerless PCM of this format (arecord's names); give --samplerate "
-                   "and --channels too.")
+@click.option("--raw", "raw_format", type=click.Choice(RAW_FORMAT_NAMES, case_sensitive=False), default=None, metavar="FORMAT",
+              help="Standard input (-) is headerless PCM of this format, named as arecord names it ("
+                   + ", ".join(RAW_FORMAT_NAMES) + "); give --samplerate and --channels too.")
 @click.option("--samplerate", type=click.IntRange(4000, 384000), default=None, metavar="HZ",
               help="With --raw: the rate of the PCM on standard input.")
 @click.option("--channels", type=click.IntRange(1, 32), default=None, help="With --raw: its channel count.")

@@ -155,8 +155,8 @@ class _Signals:
               help="Input device: index or part of its name (default: the system's default input).")
 @click.option("--list-devices", is_flag=True, help="List the input devices and exit.")
 @click.option("--samplerate", type=click.IntRange(4000, 384000), default=None, metavar="HZ",
-              help="Capture rate (default: the device's native rate).")
-@click.option("--channels", type=click.IntRange(1, 32), default=None, help="Capture channels (default: device's, at most 2).")
+              help="Capture rate (default: the device's native rate); with --raw: the rate of standard input.")
+@click.option("--channels", type=click.IntRange(1, 32), default=None, help="Capture channels (default: device's, at most 2); with --raw: those of standard input.")
 @click.option("--hop", type=click.FloatRange(min=0.001, max=3600), default=1.0, show_default=True, metavar="SECONDS",
               help="Time between windows (rounded to whole frames).")
 @click.option("--smooth", type=click.IntRange(1, 3600), default=5, show_default=True, metavar="N",
@@ -174,9 +174,9 @@ class _Signals:
               help="With --file: pace the file like a live input, or run as fast as possible.")
 @click.option("--loop", type=click.IntRange(0, None), default=1, show_default=True, metavar="N",
               help="With --file: play it N times (0 = forever).")
-@click.option("--raw", "raw_format", type=click.Choice(RAW_FORMAT_NAMES, case_sensitive=False), default=None,
-              help="With --file -: standard input is headerless PCM of this format (arecord's names); "
-                   "give --samplerate and --channels too.")
+@click.option("--raw", "raw_format", type=click.Choice(RAW_FORMAT_NAMES, case_sensitive=False), default=None, metavar="FORMAT",
+              help="With --file -: standard input is headerless PCM of this format, named as arecord names it ("
+                   + ", ".join(RAW_FORMAT_NAMES) + "); give --samplerate and --channels too.")
 @click.option("--mqtt", "mqtt_url", envvar="EDGE_GENRE_MQTT", default=None, metavar="URL",
               help="Also publish to this MQTT broker, mqtt[s]://[user:pass@]host[:port][/prefix], with Home "
                    "Assistant discovery (see above) [env EDGE_GENRE_MQTT].")
