@@ -341,3 +341,27 @@ def test_tls_with_a_private_ca(tmp_path, model, credentials):
         assert len(lines) == 1 and "TLS certificate not trusted" in lines[0], proc.stderr
     finally:
         broker.stop()
+
+
+def test_last_will_marks_the_node_offline_when_listen_dies(broker, model, credentials):
+    sub = Subscriber(broker.port)
+    proc = subprocess.Popen(
+        listen_cmd(model, "--file", str(DEMO), "--realtime", "--loop", "0", "--json", "--mqtt", broker.url(),
+                   "--mqtt-credentials", str(credentials), "--mqtt-node", "will"),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=run_env(), cwd=REPO)
+    try:
+        assert proc.stdout.readline()  # a first hop: connected well before
+        deadline = time.monotonic() + 10
+        while not sub.on("test/will/state") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [m.payload for m in sub.on("test/will/availability")] == ["online"]
+        proc.kill()  # no clean shutdown: only the broker's last will can say "offline"
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while len(sub.on("test/will/availability")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [m.payload for m in sub.on("test/will/availability")] == ["online", "offline"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sub.close()
