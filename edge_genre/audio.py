@@ -97,6 +97,9 @@ def open_stdin(raw: RawFormat | None = None, fd: int | None = None):
     import soundfile as sf
 
     fd = (0 if fd is None else fd)
+    if os.isatty(fd):
+        raise AudioError("standard input is a terminal, not audio: pipe a stream into it "
+                         "(arecord -f S16_LE -r 48000 -c 2 -t wav | edge-genre listen --file -)")
     try:
         if raw is None:
             return sf.SoundFile(fd, closefd=False)
