@@ -96,8 +96,12 @@ def _mqtt_settings(url: str | None, credentials: Path | None, ca: Path | None, n
                    interval: float, discovery_prefix: str):
     """The broker settings from the options (None without --mqtt); bad ones fail before listening starts."""
     if not url:
-        if credentials or ca:
-            raise click.UsageError("--mqtt-credentials and --mqtt-ca need --mqtt URL")
+        ctx = click.get_current_context()
+        given = [name for name in ("mqtt_credentials", "mqtt_ca", "mqtt_node")
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+        if given:  # from the environment alone (an env file with the URL commented out) they are ignored
+            names = ", ".join("--" + n.replace("_", "-") for n in given)
+            raise click.UsageError(f"{names} {'needs' if len(given) == 1 else 'need'} --mqtt URL")
         return None
     from .mqtt import MqttSettings, node_id
 
