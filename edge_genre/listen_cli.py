@@ -277,6 +277,8 @@ def listen(model: str, threads: int, device: str | None, list_devices: bool, sam
             if publisher is not None:
                 publisher.close()
     summary = pipeline.summary()
+    if publisher is not None:
+        summary["mqtt"] = publisher.stats()
     if broken_pipe:
         # Keep Python from complaining about the closed pipe when it flushes stdout at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -284,5 +286,9 @@ def listen(model: str, threads: int, device: str | None, list_devices: bool, sam
     elif as_json:
         click.echo(json.dumps({"summary": summary}))
     click.echo(format_summary(summary), err=True)
+    if publisher is not None:
+        m = summary["mqtt"]
+        click.echo(f"edge-genre: mqtt     {m['published']} states published, {m['connections']} connection"
+                   f"{'s' if m['connections'] != 1 else ''} to {m['broker']}", err=True)
     if error is not None:
         raise error

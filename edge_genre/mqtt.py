@@ -267,6 +267,7 @@ class MqttPublisher:
             latest = self._latest
         if latest is not None:
             client.publish(s.state_topic, latest, qos=1, retain=True)
+            self.published += 1
         self.connections += 1  # last: close() waits for this before sending "offline"
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ARG002
@@ -317,6 +318,10 @@ class MqttPublisher:
         info = self.client.publish(self.settings.state_topic, text, qos=1, retain=True)
         self.published += 1
         return info.rc == 0
+
+    def stats(self) -> dict[str, Any]:
+        """For the run summary: broker, state messages handed to the client, successful connections."""
+        return {"broker": self.settings.describe(), "published": self.published, "connections": self.connections}
 
     def close(self, timeout: float = 2.0) -> None:
         """Send "offline" (when connected, waiting at most ``timeout`` s), disconnect, stop the thread."""

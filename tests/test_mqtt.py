@@ -226,6 +226,9 @@ def test_listen_publishes_state_discovery_and_availability(broker, model, creden
         config = json.loads(sub.on("homeassistant/sensor/testpi/state/config")[0].payload)
         assert config["state_topic"] == "test/testpi/state" and config["unique_id"] == "edge-genre-testpi-state"
         assert "edge-genre: mqtt: connected to mqtt://edge@127.0.0.1" in proc.stderr
+        summary = json.loads(proc.stdout.splitlines()[-1])["summary"]
+        assert summary["mqtt"]["connections"] == 1 and 1 <= summary["mqtt"]["published"] <= len(hops)
+        assert f"edge-genre: mqtt     {summary['mqtt']['published']} states published, 1 connection to" in proc.stderr
     finally:
         sub.close()
     # retained: a subscriber that comes later gets discovery, the last state and "offline"
