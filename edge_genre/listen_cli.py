@@ -47,7 +47,8 @@ p50/p95/p99 latencies.
    "window": {"genre", "confidence", "level_dbfs"} (this window alone,
    as 'classify --windows'), "top_k": [[label, p], ...], "smoothed_over",
    "overflows", "hop", "unix_time"}
-and, as the last line when the run ends, {"summary": {...}}. Status lines
+and, as the last line when the run ends, {"summary": {...}} (with --mqtt its
+"mqtt" holds the broker, states published and connections). Status lines
 and the human-readable summary go to stderr.
 
 \b
