@@ -37,6 +37,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import warnings
 from contextlib import contextmanager
@@ -914,25 +915,11 @@ def bench_accuracy(data_dir: Path, clf, clf_float, keras_model, max_clips: int |
 # --------------------------------------------------------------------------- driver
 
 
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def set_description(self, text: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _progress(total: int, desc: str, enabled: bool):
-    if not enabled:
-        return _NoBar()
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return _NoBar()
-    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, disable=None)
+    """Progress on stderr (edge_genre.progress: in place on a terminal, sparse lines elsewhere)."""
+    from edge_genre.progress import Progress
+
+    return Progress(total, desc, prefix="edge-genre bench", enabled=enabled)
 
 
 def run_benchmark(model: str | os.PathLike = "int8", *, float_model: str | os.PathLike | None = AUTO,
@@ -966,7 +953,8 @@ def run_benchmark(model: str | os.PathLike = "int8", *, float_model: str | os.Pa
     skip : names from :data:`STAGES`
         Parts to leave out (their keys are null).
     progress : bool
-        Show a tqdm progress bar on stderr (when tqdm is installed and stderr is a terminal).
+        Report progress on stderr (:mod:`edge_genre.progress`: a line rewritten in place on a
+        terminal, a line per stage elsewhere).
     """
     from edge_genre import __version__
     from edge_genre.audio import load_audio
@@ -1056,10 +1044,10 @@ def run_benchmark(model: str | os.PathLike = "int8", *, float_model: str | os.Pa
     stage_list = [s for s in ("dsp", "inference", "e2e", "keras", "memory", "alt-pipeline", "cold-start", "accuracy", "cost")
                   if s not in skip and not (s == "keras" and keras_path is None)
                   and not (s == "accuracy" and data_dir is None)]
-    bar = _progress(len(stage_list), "bench", progress)
+    bar = _progress(len(stage_list), "stages", progress)
 
     def step(name: str) -> None:
-        bar.set_description(f"bench: {name}")
+        bar.set_description(name)
 
     blas = limit_blas_threads(threads)
     with blas as limited:
@@ -1212,6 +1200,7 @@ def run_benchmark(model: str | os.PathLike = "int8", *, float_model: str | os.Pa
         bar.update(1)
     else:
         notes.append("matmul peak not measured (cost skipped): fractions of peak are null")
+    bar.desc = "all stages"
     bar.close()
 
     result["targets"] = evaluate_targets(result)
@@ -1382,22 +1371,33 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.2g}%"
 
 
+TEXT_WIDTH = 100
+
+
 def format_text(r: dict[str, Any]) -> str:
-    """A plain-text table of the result, targets beside the figures, notes at the end."""
+    """A plain-text table of the result (about 100 columns): figures by section, then the targets
+    with their status (OK / MISS / n/a), then the notes."""
     rows = report_rows(r)
     env = r["env"]
-    head = (f"edge-genre bench: {r['models']['int8']['path']} | {env['cpu']} ({env['cpu_count']} CPUs, load {env['loadavg_1min']}) | "
-            f"{env['backend']}, {env['threads']} thread(s), repeat {env['repeat']} | input {r['input']['source']}")
+    head = [f"edge-genre bench: {r['models']['int8']['path']}",
+            f"  {env['cpu']} ({env['cpu_count']} CPUs, load {env['loadavg_1min']}) | {env['backend']}, "
+            f"{env['threads']} thread(s), repeat {env['repeat']} | input {r['input']['source']}"]
     w_metric = max(len(x[1]) for x in rows)
-    w_value = max(len(x[2]) for x in rows)
-    lines = [head, ""]
+    lines = head + [""]
     section = None
+    targets = []
     for sec, metric, value, target, status in rows:
         if sec != section:
             lines.append(f"[{sec}]")
             section = sec
-        extra = f"   {status:<4} {target}" if target else ""
-        lines.append(f"  {metric:<{w_metric}}  {value:<{w_value}}{extra}".rstrip())
+        # long values (the TF pipeline's description) wrap under the value column
+        wrapped = textwrap.wrap(value, max(30, TEXT_WIDTH - w_metric - 4)) or [""]
+        lines.append(f"  {metric:<{w_metric}}  {wrapped[0]}".rstrip())
+        lines += [f"  {'':<{w_metric}}  {more}" for more in wrapped[1:]]
+        if target:
+            targets.append(f"  {status:<4} {target}: {value}")
+    if targets:
+        lines += ["[Targets]"] + targets
     if r["notes"]:
         lines += ["", "notes:"] + [f"  - {n}" for n in r["notes"]]
     return "\n".join(lines)

@@ -35,9 +35,12 @@ from .bench import AUTO, DEFAULT_REPEAT, STAGES, format_markdown, format_text, r
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: benchmarks/BENCH_KEYS.md).")
 @click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write a markdown report.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write a latency bar chart (PNG).")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress on stderr (by default: a line rewritten in place on a terminal, a line per stage "
+                   "otherwise).")
 def bench(model: str, float_model: str | None, keras_model: Path | None, threads: int, repeat: int, warmup: int | None,
           data: Path | None, no_data: bool, max_clips: int | None, audio: Path | None, skip: tuple[str, ...],
-          as_json: bool, markdown: Path | None, plot: Path | None) -> None:
+          as_json: bool, markdown: Path | None, plot: Path | None, quiet: bool) -> None:
     """Latency, memory, size, cold start and accuracy of the int8 model against float TFLite,
     Keras and a TensorFlow + librosa pipeline, with the targets beside the figures.
 
@@ -52,7 +55,7 @@ def bench(model: str, float_model: str | None, keras_model: Path | None, threads
     result = run_benchmark(
         model, float_model=float_model or AUTO, keras_model=keras_model, threads=threads, repeat=repeat,
         warmup=warmup, data=None if no_data else (data if data is not None else AUTO), max_clips=max_clips,
-        audio=audio, skip=skip, progress=True,
+        audio=audio, skip=skip, progress=not quiet,
     )
     if markdown is not None:
         markdown.write_text(format_markdown(result))

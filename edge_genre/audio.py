@@ -17,6 +17,15 @@ from .errors import AudioError
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".au", ".snd", ".aiff", ".aif", ".mp3")
 MIN_SAMPLE_RATE = 4000
 MAX_SAMPLE_RATE = 384000
+STDIN = "-"  # the path that means "standard input" (a WAV/FLAC/... stream, or raw PCM with RawFormat)
+# Raw PCM sample formats, named as arecord -f names them -> (libsndfile subtype, endianness).
+RAW_FORMATS = {
+    "S16_LE": ("PCM_16", "LITTLE"), "S16_BE": ("PCM_16", "BIG"),
+    "S24_3LE": ("PCM_24", "LITTLE"), "S24_3BE": ("PCM_24", "BIG"),
+    "S32_LE": ("PCM_32", "LITTLE"), "S32_BE": ("PCM_32", "BIG"),
+    "U8": ("PCM_U8", "FILE"), "S8": ("PCM_S8", "FILE"),
+    "FLOAT_LE": ("FLOAT", "LITTLE"), "FLOAT_BE": ("FLOAT", "BIG"),
+}
 
 
 def check_sample_rate(sr: int, *, what: str = "sample rate") -> int:
@@ -52,6 +61,79 @@ def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     if out.size < n_out:
         out = np.pad(out, (0, n_out - out.size))
     return out[:n_out]
+
+
+class RawFormat:
+    """How to read headerless PCM: arecord's format name (:data:`RAW_FORMATS`), rate and channels."""
+
+    def __init__(self, format: str, sample_rate: int | None, channels: int | None) -> None:
+        name = str(format).upper()
+        if name not in RAW_FORMATS:
+            raise AudioError(f"unknown raw PCM format {format!r}: one of {', '.join(RAW_FORMATS)}")
+        if sample_rate is None or channels is None:
+            raise AudioError(f"raw PCM ({name}) has no header: state its rate and channel count "
+                             "(--samplerate HZ --channels N)")
+        self.format, self.channels = name, int(channels)
+        self.sample_rate = check_sample_rate(int(sample_rate), what="raw PCM sample rate")
+        if self.channels < 1:
+            raise AudioError(f"raw PCM needs at least one channel, got {channels}")
+
+    def __repr__(self) -> str:
+        return f"RawFormat({self.format}, {self.sample_rate} Hz, {self.channels} ch)"
+
+
+def is_stdin(path: str | os.PathLike) -> bool:
+    """True for the path ``-`` (standard input)."""
+    return str(path) == STDIN
+
+
+def open_stdin(raw: RawFormat | None = None, fd: int | None = None):
+    """A ``soundfile.SoundFile`` reading standard input (a pipe is fine: read sequentially).
+
+    Without ``raw`` the stream must carry a header libsndfile recognises (WAV as ``arecord -t wav``
+    writes it, with an unknown length, FLAC, AU ...); with ``raw`` it is headerless PCM.
+    Standard input itself is left open.
+    """
+    import soundfile as sf
+
+    fd = (0 if fd is None else fd)
+    if os.isatty(fd):
+        raise AudioError("standard input is a terminal, not audio: pipe a stream into it "
+                         "(arecord -f S16_LE -r 48000 -c 2 -t wav | edge-genre listen --file -)")
+    try:
+        if raw is None:
+            return sf.SoundFile(fd, closefd=False)
+        subtype, endian = RAW_FORMATS[raw.format]
+        return sf.SoundFile(fd, samplerate=raw.sample_rate, channels=raw.channels, subtype=subtype,
+                            endian=endian, format="RAW", closefd=False)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        reason = str(exc).split(":")[-1].strip() or "unreadable"
+        hint = "" if raw is not None else ("; for headerless PCM state it: --raw S16_LE --samplerate HZ --channels N")
+        raise AudioError(f"standard input: cannot decode audio ({reason}){hint}") from None
+
+
+def read_stdin(sr: int = 22050, raw: RawFormat | None = None) -> np.ndarray:
+    """All of standard input as mono float32 at ``sr`` Hz (see :func:`open_stdin`)."""
+    import soundfile as sf
+
+    blocks = []
+    with open_stdin(raw) as f:
+        native_sr = f.samplerate
+        try:
+            while True:  # a pipe cannot be asked for its length: read blocks to the end
+                block = f.read(65536, dtype="float32", always_2d=True)
+                if not block.shape[0]:
+                    break
+                blocks.append(block)
+        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+            raise AudioError(f"standard input: cannot decode audio ({exc})") from None
+    y = np.concatenate(blocks) if blocks else np.zeros((0, 1), np.float32)
+    if y.shape[0] == 0:
+        raise AudioError("standard input: contains no audio samples")
+    if not all_finite(y):
+        raise AudioError("standard input: contains NaN or infinite samples")
+    check_sample_rate(native_sr, what="sample rate of standard input")
+    return resample(to_mono(y), native_sr, sr)
 
 
 def load_audio(path: str | os.PathLike, sr: int = 22050) -> np.ndarray:

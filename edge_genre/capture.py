@@ -25,6 +25,8 @@ Sources:
   without PortAudio can still classify files.
 - :class:`FileSource`: one or more files read block by block, paced in real time
   (like a microphone) or as fast as possible, played ``loop`` times (0 = forever).
+- :class:`StdinSource`: a stream on standard input (``arecord -t wav | edge-genre listen --file -``),
+  a sound file format libsndfile reads sequentially, or raw PCM of a stated format.
 - :class:`ArraySource`: an in-memory signal or an iterable of blocks (tests, embedding).
 """
 
@@ -39,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .audio import check_sample_rate, check_wav_complete
+from .audio import RawFormat, check_sample_rate, check_wav_complete, open_stdin
 from .errors import AudioError, DeviceError
 
 HEARTBEAT_SECONDS = 0.1  # a live source yields at least this often (empty blocks while idle)
@@ -212,6 +214,51 @@ class FileSource(AudioSource):
                                 delay = t0 + self.frames_read / self.sample_rate - time.monotonic()
                         yield block, 0
             play += 1
+
+
+class StdinSource(AudioSource):
+    """Audio piped to standard input, read block by block as it arrives.
+
+    A WAV stream with an unknown length (``arecord -f S16_LE -r 48000 -c 2 -t wav``), FLAC, AU ...
+    (anything libsndfile reads without seeking), or headerless PCM described by ``raw``. The
+    stream is played once; its pace is the writer's (a recorder delivers it in real time). The
+    header is read when the source is created, so a stream that is not audio fails at once.
+    """
+
+    def __init__(self, raw: RawFormat | None = None, block_frames: int = 1024, fd: int = 0) -> None:
+        self.raw, self.block_frames = raw, int(block_frames)
+        self._file = open_stdin(raw, fd=fd)
+        self.sample_rate = check_sample_rate(int(self._file.samplerate), what="sample rate of standard input")
+        self.channels = int(self._file.channels)
+        kind = raw.format if raw is not None else self._file.format
+        self.description = f"standard input ({kind}, {self.sample_rate} Hz, {self.channels} ch)"
+        self.frames_read = 0
+
+    def position(self) -> tuple[str, float] | None:
+        return ("standard input", self.frames_read / self.sample_rate)
+
+    def close(self) -> None:
+        f, self._file = self._file, None
+        if f is not None:
+            try:
+                f.close()
+            except Exception:  # noqa: BLE001 - closing must not fail
+                pass
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
+        import soundfile as sf
+
+        if self._file is None:
+            raise AudioError("standard input was already read to its end (it cannot be played twice)")
+        while True:
+            try:
+                block = self._file.read(self.block_frames, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+                raise AudioError(f"standard input: cannot decode audio ({exc})") from None
+            if block.shape[0] == 0:
+                return
+            self.frames_read += block.shape[0]
+            yield block, 0
 
 
 # --------------------------------------------------------------------------- microphone

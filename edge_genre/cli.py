@@ -18,9 +18,12 @@ import click
 import numpy as np
 
 from . import __version__
+from .audio import RAW_FORMATS
 from .cli_options import music_threshold_option
 from .errors import EdgeGenreError
 from .model_io import MODEL_CHOICES
+
+RAW_FORMAT_NAMES = tuple(RAW_FORMATS)
 
 EXIT_USAGE = 2
 
@@ -47,6 +50,11 @@ class FiniteFloatRange(click.FloatRange):
         if rv is not None and not math.isfinite(rv):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return rv
+
+    def _describe_range(self) -> str:
+        if self.min is None and self.max is None:  # click would show "x<=None"
+            return "finite"
+        return super()._describe_range()
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -122,6 +130,35 @@ def ensure_directory(path: Path, what: str = "output directory", create: bool = 
     return path
 
 
+# Top-level modules of the optional extras -> the install command that brings them.
+TRAIN_INSTALL = "the training extras: pip install 'edge-genre[train]'"
+DEV_INSTALL = "the development extras: pip install 'edge-genre[dev]'"
+EXTRA_MODULES = {
+    **dict.fromkeys(("tensorflow", "tf_keras", "keras", "sklearn", "matplotlib", "tqdm"), TRAIN_INSTALL),
+    **dict.fromkeys(("librosa", "python_speech_features", "tflite_micro", "pytest", "scipy"), DEV_INSTALL),
+    "musicnn": "the training-time teacher: pip install --no-deps musicnn==0.1.0",
+}
+
+
+def missing_extra(module: str | None) -> str | None:
+    """What to install for a module of an optional extra (None: not one of ours)."""
+    return EXTRA_MODULES.get((module or "").split(".")[0])
+
+
+def _command_words() -> str:
+    """'edge-genre train fit' from the command line (the subcommand words, without options)."""
+    words = ["edge-genre"]
+    for arg in sys.argv[1:]:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+        if len(words) == 2 and arg != "train":
+            break
+        if len(words) == 3:
+            break
+    return " ".join(words)
+
+
 class LazyGroup(click.Group):
     """A click group whose heavy subcommands are imported on first use."""
 
@@ -148,14 +185,19 @@ class LazyGroup(click.Group):
                 module = importlib.import_module(module_name)
             except ImportError as exc:
                 missing = getattr(exc, "name", None) or str(exc)
-                extra = "train" if name == "train" else "dev"
-                fail(f"'{name}' needs packages that are not installed ({missing}); pip install 'edge-genre[{extra}]'")
+                hint = missing_extra(missing) or (TRAIN_INSTALL if name == "train" else DEV_INSTALL)
+                fail(f"'edge-genre {name}' needs {hint} ({missing} is not installed)")
             self.add_command(getattr(module, attr), name)
         return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            hint = missing_extra(exc.name)
+            if hint is None:
+                raise
+            fail(f"'{_command_words()}' needs {hint} ({exc.name.split('.')[0]} is not installed)")
         except EdgeGenreError as exc:
             fail(str(exc))
         except OSError as exc:  # an output path that cannot be written, a disk that is full
@@ -258,8 +300,15 @@ def features(path: Path, kind: str | None, model: str | None, out: Path | None, 
               help="Window hop (default: consecutive non-overlapping windows). Rounded to whole frames like 'listen'.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file per line on stdout.")
 @music_threshold_option
+@click.option("--raw", "raw_format", type=click.Choice(RAW_FORMAT_NAMES, case_sensitive=False), default=None, metavar="FORMAT",
+              help="Standard input (-) is headerless PCM of this format, named as arecord names it ("
+                   + ", ".join(RAW_FORMAT_NAMES) + "); give --samplerate and --channels too.")
+@click.option("--samplerate", type=click.IntRange(4000, 384000), default=None, metavar="HZ",
+              help="With --raw: the rate of the PCM on standard input.")
+@click.option("--channels", type=click.IntRange(1, 32), default=None, help="With --raw: its channel count.")
 def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, windows: bool,
-             hop: float | None, as_json: bool, music_threshold: float | None) -> None:
+             hop: float | None, as_json: bool, music_threshold: float | None, raw_format: str | None,
+             samplerate: int | None, channels: int | None) -> None:
     """Classify audio files (or directories, searched recursively) by genre.
 
     Any sample rate and channel count is accepted: audio is downmixed and
@@ -272,10 +321,23 @@ def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, wind
     (under 1 s they are rejected).
     A file that cannot be read is reported and skipped; the exit status is
     then 1 after the other files have been classified.
+
+    \b
+    PATH - reads standard input to its end: a sound file stream
+      (sox song.flac -t wav - | edge-genre classify -), or headerless PCM
+      with --raw S16_LE --samplerate 48000 --channels 2.
     """
-    from .audio import find_audio_files, load_audio
+    from .audio import RawFormat, find_audio_files, is_stdin, load_audio, read_stdin
     from .classifier import NOT_MUSIC, SILENCE, GenreClassifier
 
+    stdin_count = sum(is_stdin(p) for p in paths)
+    if stdin_count > 1:
+        fail("standard input (-) can be given only once")
+    if (raw_format or samplerate or channels) and not stdin_count:
+        fail("--raw, --samplerate and --channels describe standard input: give - as the path")
+    raw = RawFormat(raw_format, samplerate, channels) if raw_format else None
+    if raw is None and (samplerate or channels):
+        fail("--samplerate and --channels need --raw FORMAT (a stream with a header states its own)")
     clf = GenreClassifier(model, num_threads=threads, music_threshold=music_threshold)
     files = find_audio_files(list(paths))
     if not files:
@@ -284,16 +346,19 @@ def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, wind
     warned_rates: set[int] = set()
     for path in files:
         try:
-            _warn_bandwidth(path, clf.config, warned_rates)
-            y = load_audio(path, sr=clf.config.sample_rate)
+            if is_stdin(path):
+                y = read_stdin(clf.config.sample_rate, raw)
+            else:
+                _warn_bandwidth(path, clf.config, warned_rates)
+                y = load_audio(path, sr=clf.config.sample_rate)
             result = clf.classify(y, clf.config.sample_rate, hop_seconds=hop)
         except EdgeGenreError as exc:
             failures += 1
             message = str(exc)
-            click.echo(f"edge-genre: error: {message if message.startswith(str(path)) else f'{path}: {message}'}", err=True)
+            click.echo(f"edge-genre: error: {message if message.startswith(str(path)) or is_stdin(path) else f'{path}: {message}'}", err=True)
             continue
         if as_json:
-            click.echo(json.dumps({"file": str(path), **result.to_dict(windows=True)}))
+            click.echo(json.dumps({"file": "-" if is_stdin(path) else str(path), **result.to_dict(windows=True)}))
             continue
         if result.genre == SILENCE:
             ranked = SILENCE

@@ -10,9 +10,12 @@ from pathlib import Path
 
 import click
 
+from .audio import RAW_FORMATS
 from .errors import EdgeGenreError
 from .cli_options import music_threshold_option
 from .model_io import MODEL_CHOICES
+
+RAW_FORMAT_NAMES = tuple(RAW_FORMATS)
 
 LISTEN_HELP = """Classify live audio from a microphone (or a file) every hop.
 
@@ -52,7 +55,8 @@ p50/p95/p99 latencies.
    "level_dbfs"} (this window alone,
    as 'classify --windows'), "top_k": [[label, p], ...], "smoothed_over",
    "overflows", "hop", "unix_time"}
-and, as the last line when the run ends, {"summary": {...}}. Status lines
+and, as the last line when the run ends, {"summary": {...}} (with --mqtt its
+"mqtt" holds the broker, states published and connections). Status lines
 and the human-readable summary go to stderr.
 
 \b
@@ -61,6 +65,22 @@ microphone (--realtime, default) or as fast as possible (--no-realtime),
 --loop N times (0 = forever). With --smooth 1 its windows equal
 'edge-genre classify --windows --hop H' on the same file (for files of at
 least one window: classify zero-pads shorter clips, listen waits for 3 s).
+--file - reads a stream from standard input, at the writer's pace:
+  arecord -f S16_LE -r 48000 -c 2 -t wav | edge-genre listen --file -
+headerless PCM needs its format stated: --raw S16_LE --samplerate 48000 --channels 2.
+
+\b
+--mqtt mqtt[s]://[user:pass@]host[:port][/prefix] (or $EDGE_GENRE_MQTT) also
+publishes the smoothed state to an MQTT broker with Home Assistant discovery:
+retained JSON on <prefix>/<node>/state ({"state": genre or silence/uncertain/...,
+"genre", "confidence", "top_k", ...}) when the state changes and at least every
+--mqtt-interval seconds, availability "online"/"offline" (last will) on
+<prefix>/<node>/availability, and sensors under homeassistant/sensor/<node>/.
+Default prefix "edge-genre", node the host name. The broker never holds up
+listening: it reconnects in the background (1 s doubling to 60 s) and a refused
+login is reported once on stderr while classification goes on. Keep the
+password in a file (--mqtt-credentials, mode 600: username=... and
+password=... lines), not in the URL.
 """
 
 
@@ -79,6 +99,35 @@ def _print_devices(as_json: bool) -> None:
         mark = "*" if d["default"] else " "
         click.echo(f"{mark} {d['index']:>3}  {d['name']}  ({d['hostapi']}, {d['input_channels']} ch, "
                    f"{d['default_samplerate']} Hz)")
+
+
+def _mqtt_settings(url: str | None, credentials: Path | None, ca: Path | None, node: str | None,
+                   interval: float, discovery_prefix: str):
+    """The broker settings from the options (None without --mqtt); bad ones fail before listening starts."""
+    if not url:
+        ctx = click.get_current_context()
+        given = [name for name in ("mqtt_credentials", "mqtt_ca", "mqtt_node")
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+        if given:  # from the environment alone (an env file with the URL commented out) they are ignored
+            names = ", ".join("--" + n.replace("_", "-") for n in given)
+            raise click.UsageError(f"{names} {'needs' if len(given) == 1 else 'need'} --mqtt URL")
+        return None
+    from .mqtt import MqttSettings, node_id
+
+    settings = MqttSettings.from_url(url, node=node_id(node), interval=interval,
+                                     discovery_prefix=discovery_prefix.strip("/") or "homeassistant")
+    if settings.password is not None:
+        click.echo("edge-genre: warning: the MQTT password is part of the URL, which other users can see in "
+                   "the process list; use --mqtt-credentials FILE", err=True)
+    if credentials is not None:
+        settings.read_credentials(credentials)
+    if ca is not None:
+        if not settings.tls:
+            raise click.UsageError("--mqtt-ca applies to mqtts:// URLs")
+        if not ca.is_file():
+            raise click.UsageError(f"--mqtt-ca {ca}: no such file")
+        settings.ca_file = ca
+    return settings
 
 
 class _Signals:
@@ -119,8 +168,8 @@ class _Signals:
               help="Input device: index or part of its name (default: the system's default input).")
 @click.option("--list-devices", is_flag=True, help="List the input devices and exit.")
 @click.option("--samplerate", type=click.IntRange(4000, 384000), default=None, metavar="HZ",
-              help="Capture rate (default: the device's native rate).")
-@click.option("--channels", type=click.IntRange(1, 32), default=None, help="Capture channels (default: device's, at most 2).")
+              help="Capture rate (default: the device's native rate); with --raw: the rate of standard input.")
+@click.option("--channels", type=click.IntRange(1, 32), default=None, help="Capture channels (default: device's, at most 2); with --raw: those of standard input.")
 @click.option("--hop", type=click.FloatRange(min=0.001, max=3600), default=1.0, show_default=True, metavar="SECONDS",
               help="Time between windows (rounded to whole frames).")
 @click.option("--smooth", type=click.IntRange(1, 3600), default=5, show_default=True, metavar="N",
@@ -139,22 +188,58 @@ class _Signals:
               help="With --file: pace the file like a live input, or run as fast as possible.")
 @click.option("--loop", type=click.IntRange(0, None), default=1, show_default=True, metavar="N",
               help="With --file: play it N times (0 = forever).")
+@click.option("--raw", "raw_format", type=click.Choice(RAW_FORMAT_NAMES, case_sensitive=False), default=None, metavar="FORMAT",
+              help="With --file -: standard input is headerless PCM of this format, named as arecord names it ("
+                   + ", ".join(RAW_FORMAT_NAMES) + "); give --samplerate and --channels too.")
+@click.option("--mqtt", "mqtt_url", envvar="EDGE_GENRE_MQTT", default=None, metavar="URL",
+              help="Also publish to this MQTT broker, mqtt[s]://[user:pass@]host[:port][/prefix], with Home "
+                   "Assistant discovery (see above) [env EDGE_GENRE_MQTT].")
+@click.option("--mqtt-credentials", envvar="EDGE_GENRE_MQTT_CREDENTIALS", default=None, metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="File with 'username=...' and 'password=...' lines, not readable by other users "
+                   "[env EDGE_GENRE_MQTT_CREDENTIALS].")
+@click.option("--mqtt-ca", envvar="EDGE_GENRE_MQTT_CA", default=None, metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="CA certificate for mqtts:// (default: the system's) [env EDGE_GENRE_MQTT_CA].")
+@click.option("--mqtt-node", envvar="EDGE_GENRE_MQTT_NODE", default=None, metavar="ID",
+              help="Node id in topics and Home Assistant (default: the host name) [env EDGE_GENRE_MQTT_NODE].")
+@click.option("--mqtt-interval", type=click.FloatRange(0, 86400), default=10.0, show_default=True,
+              metavar="SECONDS", help="Publish an unchanged state at most this often (0 = every hop); a change "
+                                      "is published at once.")
+@click.option("--mqtt-discovery-prefix", default="homeassistant", show_default=True, metavar="PREFIX",
+              help="Home Assistant's discovery prefix.")
 def listen(model: str, threads: int, device: str | None, list_devices: bool, samplerate: int | None,
            channels: int | None, hop: float, smooth: int, top_k: int, threshold: float, music_threshold: float | None,
-           as_json: bool,
-           duration: float | None, files: tuple[Path, ...], realtime: bool, loop: int) -> None:
+           as_json: bool, duration: float | None, files: tuple[Path, ...], realtime: bool, loop: int,
+           raw_format: str | None, mqtt_url: str | None, mqtt_credentials: Path | None, mqtt_ca: Path | None,
+           mqtt_node: str | None, mqtt_interval: float, mqtt_discovery_prefix: str) -> None:
     if list_devices:
         _print_devices(as_json)
         return
-    if files and (device is not None or samplerate or channels):
-        raise click.UsageError("--device, --samplerate and --channels apply to the microphone, not to --file")
+    stdin = [f for f in files if str(f) == "-"]
+    if stdin and len(files) > 1:
+        raise click.UsageError("--file - (standard input) cannot be combined with other files")
+    if raw_format and not stdin:
+        raise click.UsageError("--raw describes standard input: use it with --file -")
+    if files and not raw_format and (device is not None or samplerate or channels):
+        raise click.UsageError("--device, --samplerate and --channels apply to the microphone (or to --raw "
+                               "standard input), not to --file")
+    if raw_format and device is not None:
+        raise click.UsageError("--device applies to the microphone, not to --file -")
+    if stdin and loop != 1:
+        raise click.UsageError("standard input can be played only once (--loop 1)")
 
-    from .capture import FileSource, MicrophoneSource
+    from .capture import FileSource, MicrophoneSource, StdinSource
     from .classifier import GenreClassifier
     from .listen import LivePipeline, format_hop, format_summary
 
+    settings = _mqtt_settings(mqtt_url, mqtt_credentials, mqtt_ca, mqtt_node, mqtt_interval, mqtt_discovery_prefix)
     # The source first: a missing microphone is reported before the model is loaded.
-    if files:
+    if stdin:
+        from .audio import RawFormat
+
+        source = StdinSource(RawFormat(raw_format, samplerate, channels) if raw_format else None)
+    elif files:
         source = FileSource(list(files), realtime=realtime, loop=loop)
     else:
         source = MicrophoneSource(device, sample_rate=samplerate, channels=channels)
@@ -171,11 +256,22 @@ def listen(model: str, threads: int, device: str | None, list_devices: bool, sam
     if bandwidth:
         click.echo(f"edge-genre: warning: {source.description}: {bandwidth}", err=True)
 
+    publisher = None
+    if settings is not None:
+        from . import __version__
+        from .mqtt import MqttPublisher
+
+        publisher = MqttPublisher(settings, log=lambda line: click.echo(f"edge-genre: {line}", err=True),
+                                  model=clf.path.name, version=__version__).start()
+        click.echo(f"edge-genre: publishing to {settings.describe()}", err=True)
+
     error: BaseException | None = None
     broken_pipe = False
     with _Signals(pipeline):
         try:
             for result in pipeline.run(duration=duration):
+                if publisher is not None:
+                    publisher.publish(result)
                 if as_json:
                     click.echo(json.dumps(result.to_dict(pipeline.labels)))
                 else:
@@ -187,7 +283,12 @@ def listen(model: str, threads: int, device: str | None, list_devices: bool, sam
             pipeline.stop_reason = "stdout closed"
         except EdgeGenreError as exc:
             error = exc
+        finally:
+            if publisher is not None:
+                publisher.close()
     summary = pipeline.summary()
+    if publisher is not None:
+        summary["mqtt"] = publisher.stats()
     if broken_pipe:
         # Keep Python from complaining about the closed pipe when it flushes stdout at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -195,5 +296,9 @@ def listen(model: str, threads: int, device: str | None, list_devices: bool, sam
     elif as_json:
         click.echo(json.dumps({"summary": summary}))
     click.echo(format_summary(summary), err=True)
+    if publisher is not None:
+        m = summary["mqtt"]
+        click.echo(f"edge-genre: mqtt     {m['published']} states published, {m['connections']} connection"
+                   f"{'s' if m['connections'] != 1 else ''} to {m['broker']}", err=True)
     if error is not None:
         raise error

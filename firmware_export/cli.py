@@ -51,7 +51,7 @@ def summary_lines(report: dict) -> list[str]:
               help="Folder for the C sources (created if needed; files of the same names are replaced).")
 @click.option("--audio", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Audio file for the test vectors (default: a synthetic excerpt).")
-@click.option("--audio-offset", type=FiniteFloatRange(), default=None, metavar="SECONDS",
+@click.option("--audio-offset", type=FiniteFloatRange(min=0), default=None, metavar="SECONDS",
               help="Start of the test-vector excerpt in --audio (default: its middle).")
 @click.option("--test-windows", type=click.IntRange(1, 16), default=2, show_default=True,
               help="Windows in test_vectors.h (1 s apart).")

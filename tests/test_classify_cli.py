@@ -13,7 +13,10 @@ from edge_genre.cli import main
 
 
 def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+    # The clips here are a tone in noise, which the model's music detector rightly calls not_music:
+    # these tests are about formats and outputs, so it is off (tests/test_trust.py tests it).
+    extra = ["--music-threshold", "0"] if args and args[0] == "classify" else []
+    return CliRunner().invoke(main, [str(a) for a in args] + extra)
 
 
 @pytest.fixture

@@ -52,7 +52,9 @@ def model(request) -> str:
 
 @pytest.fixture(scope="session")
 def clf(model) -> GenreClassifier:
-    return GenreClassifier(model)
+    # The test audio is synthetic (notes over noise): the music detector is off for these pipeline
+    # tests (tests/test_trust.py tests it, and test_not_music_is_smoothed_and_reported below).
+    return GenreClassifier(model, music_threshold=0.0)
 
 
 def music(rng, seconds, sr=SR, channels=1):
@@ -231,9 +233,10 @@ def test_silence_is_reported_and_left_out_of_the_mean(clf, rng):
     for i, h in enumerate(hops):
         if h.silent:
             continue
-        recent = [w.probabilities for w in raw[max(0, i - 3) : i + 1] if not w.silent]
+        recent = [w.raw_probabilities for w in raw[max(0, i - 3) : i + 1] if not w.silent]
         assert h.smoothed_over == len(recent)
-        np.testing.assert_allclose(h.probabilities, np.mean(recent, axis=0), rtol=1e-6, atol=1e-7)
+        # the calibrated mean of the windows' raw outputs, as classify aggregates a clip
+        np.testing.assert_allclose(h.probabilities, clf.aggregate(recent), rtol=1e-6, atol=1e-7)
         assert h.genre == clf.labels[int(np.argmax(h.probabilities))]
         assert h.top_k[0] == (h.genre, pytest.approx(h.confidence))
     summary = pipe.summary()
@@ -683,3 +686,18 @@ def test_duration_is_wall_clock_for_a_realtime_source(clf, rng, write_audio):
     assert list(pipe.run(duration=0.4)) == []
     assert 0.35 <= time.monotonic() - t0 < 2.0
     assert pipe.summary()["stop_reason"] == "duration"
+
+
+def test_not_music_is_smoothed_and_reported(model, rng):
+    """White noise through the live pipeline: not_music once the smoothed music score falls below the
+    model's threshold, with the score in the JSON and a count in the summary."""
+    detector_on = GenreClassifier(model)
+    if detector_on.music_detector is None:
+        pytest.skip("the test model has no music detector")
+    y = (0.1 * rng.standard_normal(int(12 * SR))).astype(np.float32)
+    pipe, hops = run_pipeline(detector_on, ArraySource(y, SR, block_frames=2048), hop_seconds=1.0, smooth=3)
+    assert hops and all(h.not_music and h.genre == "not_music" and h.confidence == 0.0 for h in hops)
+    assert all(h.music_score < detector_on.music_threshold for h in hops)
+    d = hops[-1].to_dict(detector_on.labels)
+    assert d["not_music"] is True and d["music_score"] == pytest.approx(hops[-1].music_score, abs=1e-4)
+    assert pipe.summary()["not_music_hops"] == len(hops)

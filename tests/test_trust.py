@@ -303,3 +303,17 @@ def test_fit_recipe_shipped_fills_what_was_not_given():
     out = apply_recipe(ctx, FIT_RECIPES, "shipped", {"epochs": 3, "lstm_units": 64, "augment": None})
     assert out["epochs"] == 3 and out["lstm_units"] == 40 and out["augment"] == "robust"
     assert apply_recipe(ctx, FIT_RECIPES, None, {"epochs": 3}) == {"epochs": 3}
+
+
+def test_speech_is_synthesized_with_espeak_ng():
+    from train.not_music import TEST_VOICES, TRAIN_VOICES, espeak_available, speech
+
+    if not espeak_available():
+        if os.environ.get("EDGE_GENRE_REQUIRE_ESPEAK") == "1":
+            pytest.fail("espeak-ng is required (EDGE_GENRE_REQUIRE_ESPEAK=1) but not installed")
+        pytest.skip("espeak-ng not installed (Debian package espeak-ng): the detector would learn without speech")
+    assert not set(TRAIN_VOICES) & set(TEST_VOICES)
+    rng = np.random.default_rng(9)
+    for voices in (TRAIN_VOICES, TEST_VOICES):
+        y = speech(3 * 16000, 16000, rng, voices)
+        assert y.shape == (48000,) and np.isfinite(y).all() and np.sqrt(np.mean(y ** 2)) > 1e-3

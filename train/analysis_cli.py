@@ -9,10 +9,11 @@ import click
 
 
 @click.command("kmeans")
-@click.option("--features", "features_path", required=True, type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=click.Path(path_type=Path))
-@click.option("--clusters", type=click.IntRange(2), default=10, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--features", "features_path", required=True, type=click.Path(path_type=Path),
+              help="Feature cache from 'train prepare'.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the report and plots.")
+@click.option("--clusters", type=click.IntRange(2), default=10, show_default=True, help="k of k-means.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of k-means and t-SNE.")
 @click.option("--no-plot", is_flag=True, help="Skip the t-SNE picture (it takes a while).")
 def kmeans(features_path: Path, out: Path, clusters: int, seed: int, no_plot: bool) -> None:
     """K-means over the MFCC windows: purity table (purity.md/.json) and a t-SNE picture (tsne.png).
@@ -60,6 +61,8 @@ def compare_markdown(runs: list[Path]) -> str:
         size = next((f"{p.stat().st_size / 1024:.0f} KiB" for p in keras_files if p.exists()), "-")
         params = m.get("trainable_parameters")
         epochs = cfg.get("epochs", "-") if params and cfg.get("model") != "musicnn" else "-"  # musicnn: a fitted head
+        if epochs != "-" and cfg.get("keep") == "best" and m.get("kept_epoch"):
+            epochs = f"{epochs} (kept {m['kept_epoch']})"  # the weights of the best validation epoch
         lines.append(f"| {run.name} | {cfg.get('model', '?')} | {proto} ({cfg.get('split', split)}) | {_fmt(m, 'track_accuracy')} | "
                      f"{_fmt(m, 'accuracy')} | {_fmt(m, 'f1')} | {epochs} | "
                      f"{f'{params:,}' if params else '-'} | {m.get('ms_per_step') or '-'} | {size} |")

@@ -169,8 +169,9 @@ def clip_audio_paths(fs: FeatureSet, data_dir: Path | None = None) -> dict[str, 
     for clip, rel in fs.clip_paths.items():
         path = Path(rel) if Path(rel).is_absolute() else Path(fs.source) / rel
         if not path.parent.is_dir():
-            raise DatasetError(f"{path.parent}: the clips' folder (recorded in the feature cache) is missing; "
-                               "re-run 'edge-genre train prepare' with the data's new location")
+            raise DatasetError(f"{path.parent}: the clips' folder (recorded in the feature cache) is missing; if the "
+                               "data moved, give its new GTZAN folder with --data DIR (train fit, teacher, "
+                               "robustness), or re-run 'edge-genre train prepare' there")
         paths[clip] = path
     return paths
 
@@ -197,7 +198,7 @@ class Augmenter:
 
     def compute(self, clip_ids: list[str]) -> None:
         """Make the degraded windows of ``clip_ids`` not computed yet (in a process pool)."""
-        from tqdm import tqdm
+        from edge_genre.progress import Progress
 
         todo = [c for c in dict.fromkeys(clip_ids) if c not in self.cache and c not in self.failed]
         if not todo:
@@ -207,16 +208,20 @@ class Augmenter:
             raise DatasetError(f"no audio path recorded for clips {missing[:3]}")
         jobs = [(str(self.paths[c]), c, self.fs.config.to_dict(), self.recipe.to_dict(), self.fs.short_policy)
                 for c in todo]
-        bar = dict(total=len(jobs), desc=f"augment x{self.recipe.copies}", unit="clip", disable=not self.progress, leave=False)
-        if self.workers <= 1:
-            results = map(_augment_worker, jobs)
-            for res in tqdm(results, **bar):
-                self._store(*res)
-            return
-        # spawn: the parent may already run TensorFlow threads, which do not survive fork() safely
-        with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for res in tqdm(pool.map(_augment_worker, jobs, chunksize=1), **bar):
-                self._store(*res)
+        # edge_genre.progress: in place on a terminal, a line every 10 s in a log (train's --quiet keeps it)
+        bar = Progress(len(jobs), f"augmentation x{self.recipe.copies}", prefix="edge-genre train",
+                       enabled=self.progress, unit="clips")
+        with bar:
+            if self.workers <= 1:
+                for res in map(_augment_worker, jobs):
+                    self._store(*res)
+                    bar.update(1)
+                return
+            # spawn: the parent may already run TensorFlow threads, which do not survive fork() safely
+            with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                for res in pool.map(_augment_worker, jobs, chunksize=1):
+                    self._store(*res)
+                    bar.update(1)
 
     def _store(self, clip_id, feats, chains, err) -> None:
         if err:

@@ -24,8 +24,22 @@ PAPER_TABLE2 = {  # Setiorini et al. 2024, Table 2: accuracy / loss / precision 
 
 
 @click.group()
-def train() -> None:
+@click.option("--verbose", "-v", is_flag=True,
+              help="Let TensorFlow's start-up and converter logs through (absl, oneDNN, CUDA stub, retracing "
+                   "warnings); by default they are kept off the terminal and shown only when a step fails.")
+def train(verbose: bool) -> None:
     """Desktop training on GTZAN: features, models, evaluation reports, int8 export.
+
+    \b
+    Data: GTZAN (Tzanetakis & Cook 2002; 1000 30-s clips, 10 genres), e.g. the
+    Kaggle copy "GTZAN Dataset - Music Genre Classification" (andradaolteanu),
+    laid out as ROOT/genres_original/<genre>/<genre>.000NN.wav (or the original
+    ROOT/genres/<genre>/*.au). Our workspace's subset is ../shared/data/gtzan-mini.
+
+    \b
+    Progress: every long step reports on stderr (a line rewritten in place on a
+    terminal, sparse lines in a log); --quiet on a command drops the per-epoch
+    bars, never the step lines.
 
     \b
     Typical session:
@@ -34,6 +48,10 @@ def train() -> None:
       edge-genre train fit --features features/mfcc --split track --out runs/crnn
       edge-genre train export runs/crnn --out models/
     """
+    if not verbose:
+        from .quiet import install
+
+        install()
 
 
 # Named recipes: what the shipped default model was built with (scripts/build_default_model.sh).
@@ -181,8 +199,10 @@ def _fit_options(f):
                           "do not apply)."),
         click.option("--dropout/--no-dropout", default=True, show_default=True, help="The paper's 'with dropout' variant."),
         click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate."),
-        click.option("--epochs", type=click.IntRange(1), default=100, show_default=True),
-        click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True),
+        click.option("--epochs", type=click.IntRange(1), default=100, show_default=True,
+                     help="Passes over the training windows (see --keep for which epoch's weights are kept)."),
+        click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True,
+                     help="Windows per training step."),
         click.option("--split", type=click.Choice(("auto", *SPLITS)), default="auto", show_default=True,
                      help="auto: artist-holdout when the feature cache knows artists (prepare --artists), else track. "
                           "paper/mirsepassi: random over windows (leaky, the papers' protocol); track: grouped by clip "
@@ -208,8 +228,10 @@ def _fit_options(f):
                      help="Share of the teacher's genre probabilities in the genre target (0: labels only)."),
         click.option("--distill-embedding", type=click.FloatRange(0), default=1.0, show_default=True,
                      help="Weight of the teacher-embedding regression loss (0: none)."),
-        click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--quiet", is_flag=True, help="No progress bars."),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed of the split, the weight initialisation and the augmentation."),
+        click.option("--quiet", is_flag=True,
+                     help="No per-epoch bars; the steps (augmentation, each fold, the result) still report."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -244,6 +266,9 @@ def _fit_config(**kw):
                    "instead of 50 %). Never touches valid/test windows.")
 @click.option("--augment-copies", type=click.IntRange(1), default=2, show_default=True,
               help="Degraded copies per training clip (with --augment).")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="With --augment: the GTZAN folder to read the clips from, when it moved since 'train prepare' "
+                   "(each clip is looked up as <genre>/<file>)  [default: the folder the cache records].")
 @click.option("--only-folds", default=None, metavar="I,J",
               help="With --split kfold: train only these folds (0-based) of the same partition, e.g. '0' to "
                    "screen a recipe on one fold; the summary says it is not the full estimate.")
@@ -255,7 +280,7 @@ def _fit_config(**kw):
                    "--weighting song --augment robust --augment-copies 4; add --distill TEACHER to learn from "
                    "the teacher as it did); options you give win.")
 def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augment_copies: int,
-        only_folds: str | None, resume: bool, recipe: str | None, **kw) -> None:
+        data_dir: Path | None, only_folds: str | None, resume: bool, recipe: str | None, **kw) -> None:
     """Train a model and write a run directory with metrics, plots and the model.
 
     metrics.json has window- and track-level accuracy (track = argmax of the mean
@@ -287,7 +312,7 @@ def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augmen
             recipe = parse_augment(augment, copies=augment_copies, seed=cfg.seed)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--augment") from None
-        override = Augmenter(fs, recipe, progress=not quiet)
+        override = Augmenter(fs, recipe, progress=True, data_dir=data_dir)  # --quiet: no epoch bars, still this
         cfg.extra["augment"] = recipe.to_dict()
     folds = None
     if only_folds is not None:
@@ -298,6 +323,8 @@ def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augmen
                                      param_hint="--only-folds") from None
         if not folds:
             raise click.BadParameter("no fold given", param_hint="--only-folds")
+    if data_dir is not None and not augment:
+        raise click.UsageError("--data is used by --augment (the clean features are in the cache)")
     metrics = run_fit(fs, cfg, out, progress=not quiet, train_override=override, only_folds=folds, resume=resume)
     _echo_result(out, metrics)
 
@@ -321,13 +348,16 @@ def _echo_result(out: Path, m: dict) -> None:
 
 
 @train.command()
-@click.option("--features", "features_path", required=True, type=click.Path(path_type=Path))
+@click.option("--features", "features_path", required=True, type=click.Path(path_type=Path),
+              help="Feature cache from 'train prepare' (the papers' MFCCs for Table 2).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the runs and table2.md.")
 @click.option("--lrs", default="0.1,0.01,0.001,0.0001", show_default=True, help="Comma-separated learning rates.")
-@click.option("--epochs", type=click.IntRange(1), default=100, show_default=True)
-@click.option("--split", type=click.Choice(SPLITS), default="paper", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--quiet", is_flag=True)
+@click.option("--epochs", type=click.IntRange(1), default=100, show_default=True,
+              help="Passes over the training windows of every run.")
+@click.option("--split", type=click.Choice(SPLITS), default="paper", show_default=True,
+              help="How windows are split into train/valid/test ('paper': the papers' window-leaky 70/10/20).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split and the initialisation.")
+@click.option("--quiet", is_flag=True, help="No per-epoch bars; each run still reports when it starts and ends.")
 def sweep(features_path: Path, out: Path, lrs: str, epochs: int, split: str, seed: int, quiet: bool) -> None:
     """The paper's grid: learning rates x (without, with) dropout, as a Table-2-shaped markdown table."""
     from .dataset import FeatureSet
@@ -371,8 +401,9 @@ def table2_markdown(rows, split: str, epochs: int) -> str:
               help="Folder for teacher.npz (the teacher's outputs for every window) and the baseline's metrics.json/summary.md.")
 @click.option("--split", type=click.Choice(SPLITS), default="artist", show_default=True,
               help="Split of the teacher baseline (use the student's split and seed to compare on the same folds).")
-@click.option("--folds", type=click.IntRange(2), default=5, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--folds", type=click.IntRange(2), default=5, show_default=True,
+              help="Folds of the cross-validation (with a k-fold --split).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold assignment.")
 @click.option("--split-lists", type=click.Path(path_type=Path), default=None, help="For --split filtered.")
 @click.option("--recompute", is_flag=True, help="Run the teacher again even if --out holds its outputs for this cache.")
 @click.option("--mix", "mix_count", type=click.IntRange(0, 1_000_000), default=None, metavar="N",
@@ -382,9 +413,12 @@ def table2_markdown(rows, split: str, epochs: int) -> str:
 @click.option("--unlabeled", "unlabeled_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="A folder of your own music, no genres needed: its windows, labelled by the teacher, join every "
                    "fold's training with 'fit --distill' (keep it free of the songs you test on).")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="The GTZAN folder to read the clips from, when it moved since 'train prepare'.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def teacher_cmd(features_path: Path, out: Path, split: str, folds: int, seed: int, split_lists: Path | None,
-                recompute: bool, mix_count: int | None, unlabeled_dir: Path | None, quiet: bool) -> None:
+                recompute: bool, mix_count: int | None, unlabeled_dir: Path | None, data_dir: Path | None,
+                quiet: bool) -> None:
     """Run the pretrained teacher (musicnn MSD_musicnn) on every window and fit the teacher baseline.
 
     The teacher's 200-d embedding and 50 tag probabilities of every window are
@@ -413,7 +447,7 @@ def teacher_cmd(features_path: Path, out: Path, split: str, folds: int, seed: in
         except TeacherError:
             cache = None
     if cache is None:
-        cache, failed = compute_teacher(fs, progress=not quiet)
+        cache, failed = compute_teacher(fs, progress=not quiet, data_dir=data_dir)
         for msg in failed:
             click.echo(f"warning: teacher skipped {msg}", err=True)
         click.echo(f"{cache_path}: {MODEL} embeddings {cache.embedding.shape[1]}-d and {len(cache.tag_names)} tags "
@@ -464,9 +498,12 @@ def teacher_cmd(features_path: Path, out: Path, split: str, folds: int, seed: in
               help="Use the temperature pooled over the held-out songs of a k-fold run of the same recipe "
                    "('train calibrate CV --out TRUST': TRUST/trust.json) instead of fitting it on this run's few "
                    "validation songs.")
-@click.option("--json", "as_json", is_flag=True, help="Print the export report as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the export report (paths, sizes, ops, quantization, held-out accuracies, calibration and "
+                   "not-music figures) as one JSON object.")
+@click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
 def export_cmd(run_dir: Path, out: Path, name: str, calibration_windows: int | None, trust: bool,
-               not_music_dir: Path | None, temperature_from: Path | None, as_json: bool) -> None:
+               not_music_dir: Path | None, temperature_from: Path | None, as_json: bool, quiet: bool) -> None:
     """Convert a run's model to float and full-integer int8 TFLite with embedded labels and FeatureConfig.
 
     Prints size, op list, int8 input/output quantization, and the accuracy of
@@ -484,7 +521,7 @@ def export_cmd(run_dir: Path, out: Path, name: str, calibration_windows: int | N
     ensure_directory(out, create=False)
 
     r = export_run(run_dir, out, name=name, calibration_windows=calibration_windows, trust=trust,
-                   not_music_dir=not_music_dir, progress=not as_json, temperature_from=temperature_from)
+                   not_music_dir=not_music_dir, progress=not quiet, temperature_from=temperature_from)
     if as_json:
         click.echo(json.dumps(r, indent=2))
         return
@@ -623,10 +660,12 @@ def robustness_compare_cmd(reports: tuple[str, ...], all_strengths: bool, baseli
 @click.option("--clips", "clips_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="For a .tflite: file listing the held-out clip ids (blues.00012) or paths; default: every clip of --data.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the degradation noise.")
-@click.option("--workers", type=click.IntRange(1, 128), default=2, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 128), default=2, show_default=True,
+              help="Processes computing degraded features.")
 @click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=None,
               help="Folder caching degraded features (shared by models with the same FeatureConfig).")
-@click.option("--quiet", is_flag=True)
+@click.option("--quiet", is_flag=True,
+              help="No per-item progress bars; each degradation and fold still reports a line.")
 def robustness_cmd(target: Path, data_dir: Path | None, out: Path, folds: str | None, use: str, degradations: str | None,
                    moderate_only: bool, clips_file: Path | None, seed: int, workers: int, cache_dir: Path | None,
                    quiet: bool) -> None:

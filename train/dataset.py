@@ -311,7 +311,7 @@ def prepare_features(data_dir: Path | list[Path], config: FeatureConfig | None =
     Returns (features, messages about everything left out: folders, files, unreadable clips). ``short`` is the policy for clips shorter than one
     window; ``artist_index`` (``file ::: artist ::: title`` lines) gives every window its artist.
     """
-    from tqdm import tqdm
+    from edge_genre.progress import track
 
     config = config or FeatureConfig()
     if short not in SHORT_POLICIES:
@@ -329,8 +329,9 @@ def prepare_features(data_dir: Path | list[Path], config: FeatureConfig | None =
     skipped: list[str] = []
     short_clips = 0
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for clip_id, feats, err, was_short in tqdm(pool.map(_clip_windows, jobs, chunksize=2), total=len(jobs),
-                                                   desc="features", unit="clip", disable=not progress):
+        for clip_id, feats, err, was_short in track(pool.map(_clip_windows, jobs, chunksize=2), "features",
+                                                    total=len(jobs), prefix="edge-genre train prepare",
+                                                    enabled=progress, unit="clips"):
             if err:
                 skipped.append(err)
                 warnings.warn(f"skipping clip: {err}", stacklevel=2)

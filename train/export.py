@@ -136,16 +136,33 @@ def _concrete_function(model, input_shape):
     return fn.get_concrete_function(tf.TensorSpec([1, *input_shape, 1], tf.float32))
 
 
-def convert(model, representative: np.ndarray | None) -> bytes:
-    """Float model when ``representative`` is None, else full-integer int8 calibrated on it."""
+def convert(model, representative: np.ndarray | None, progress: bool = False) -> bytes:
+    """Float model when ``representative`` is None, else full-integer int8 calibrated on it.
+
+    The converter's own output is kept off the terminal unless ``train --verbose``
+    (:mod:`train.quiet`); with ``progress`` the calibration reports its windows on stderr.
+    """
+    from .quiet import native_quiet
+
+    with native_quiet(stdout=True) as terminal:
+        return _convert(model, representative, progress, terminal)
+
+
+def _convert(model, representative, progress, terminal) -> bytes:
     import tensorflow as tf
+
+    from edge_genre.progress import Progress
 
     input_shape = tuple(model.input_shape[1:3])
     converter = tf.lite.TFLiteConverter.from_concrete_functions([_concrete_function(model, input_shape)], model)
     if representative is not None:
         def gen():
-            for window in representative:
-                yield [window[np.newaxis, ..., np.newaxis].astype(np.float32)]
+            bar = Progress(len(representative), "int8 calibration", prefix="edge-genre train export",
+                           enabled=progress, unit="windows", stream=terminal)
+            with bar:
+                for window in representative:
+                    yield [window[np.newaxis, ..., np.newaxis].astype(np.float32)]
+                    bar.update(1)
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = gen
@@ -207,13 +224,20 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
     """Write ``<name>_float.tflite`` and ``<name>_int8.tflite`` for a run; returns a report dict.
 
     With ``trust`` (the default) both files also get the calibration temperature and the music
-    detector, fitted on the int8 file's own outputs (:func:`train.trust.calibrate_run`).
+    detector, fitted on the int8 file's own outputs (:func:`train.trust.calibrate_run`). With
+    ``progress`` each step (loading, float conversion, int8 calibration and conversion, held-out
+    evaluation, trust) is reported on stderr (:mod:`edge_genre.progress`).
     """
     from edge_genre.classifier import GenreClassifier
+    from edge_genre.progress import Progress
+
+    def stage(desc: str) -> Progress:
+        return Progress(None, desc, prefix="edge-genre train export", enabled=progress)
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    run, fs = load_run(run_dir)
-    model = load_keras_model(run_dir / "model.keras")
+    with stage(f"loading {run_dir}"):
+        run, fs = load_run(run_dir)
+        model = load_keras_model(run_dir / "model.keras")
     train_idx = np.asarray(run["windows"]["train"], dtype=int)
     held_out = np.asarray(run["windows"]["test"], dtype=int)
     rng = np.random.default_rng(seed)
@@ -231,7 +255,8 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
     report: dict = {"run": str(run_dir), "held_out_windows": int(held_out.size)}
     paths = {}
     for kind, representative in (("float", None), ("int8", calib)):
-        raw = convert(model, representative)
+        with stage(f"{kind} conversion" + (f" ({len(calib)} calibration windows)" if kind == "int8" else "")):
+            raw = convert(model, representative, progress=progress)
         ops = check_ops(raw, quantized=kind == "int8")
         # The large model's int8 file runs as fast with LiteRT's builtin kernels as with XNNPACK, in
         # 74 MB less RAM (XNNPACK repacks its large convolutions): the runtime then skips XNNPACK.
@@ -244,6 +269,7 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
 
     # Accuracy of both through the runtime (our quantization of the features) on held-out windows.
     if held_out.size:
+        evaluating = stage(f"held-out evaluation ({held_out.size} windows)")
         probs = {}
         for kind, path in paths.items():
             clf = GenreClassifier(path)
@@ -262,13 +288,15 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
             report[kind]["song_accuracy"] = metrics["track_accuracy"]
         pairs = zip(songs["float"]["track_predictions"].values(), songs["int8"]["track_predictions"].values())
         report["song_agreement"] = float(np.mean([a[1] == b[1] for a, b in pairs]))
+        evaluating.close()
     if trust:
         from .trust import calibrate_run, read_temperature, run_probabilities, summarize, trust_data, write_summary
 
         temperature = read_temperature(temperature_from) if temperature_from else None
 
         clips = list(dict.fromkeys(fs.clip[np.concatenate([train_idx, held_out])].tolist()))
-        data = trust_data(fs, clips, not_music_dir, progress)
+        with stage("calibration temperature and not-music detector (generating non-music)"):
+            data = trust_data(fs, clips, not_music_dir, progress=False)
         probs = run_probabilities(run, fs, model_path=paths["int8"])
         entries, trust_report = calibrate_run(run, fs, data, probs, seed=seed, temperature=temperature)
         for kind, path in paths.items():

@@ -387,17 +387,27 @@ def fit(fs: FeatureSet, cfg: FitConfig, out_dir: Path, progress: bool = True, st
         from .teacher import TeacherCache
 
         teacher = TeacherCache.load(Path(cfg.distill), fs)  # once per run, not once per fold
+    from edge_genre.progress import step
+
     results = []
-    for fold in folds:
+    for number, fold in enumerate(folds, 1):
         sub = out_dir / fold.name if multi else out_dir
         done = finished_fold(fs, cfg, sub) if resume else None
         if done is not None:
             print(f"{sub}: already trained with this recipe and features, kept (--resume)", file=sys.stderr)
             results.append(done)
             continue
+        # A line per fold whatever --quiet says (it drops the per-epoch bars only): a long run shows life.
+        name = f"fold {number}/{len(folds)} ({fold.name})" if multi else f"split {cfg.split}"
+        t0 = time.monotonic()
         xt, yt = train_override(fold) if train_override else (None, None)
         sources = getattr(train_override, "last_sources", None) if train_override else None
-        results.append(train_fold(fs, fold, cfg, sub, progress, xt, yt, sources, teacher))
+        rows = len(fold.train) if xt is None else len(xt)
+        step(f"{name}: training {cfg.model} on {rows} windows, {cfg.epochs} epochs ...", prefix="edge-genre train fit")
+        result = train_fold(fs, fold, cfg, sub, progress, xt, yt, sources, teacher)
+        results.append(result)
+        step(f"{name}: song accuracy {100 * result['track_accuracy']:.1f} %, window accuracy "
+             f"{100 * result['accuracy']:.1f} % ({time.monotonic() - t0:.0f} s)", prefix="edge-genre train fit")
     if not multi:
         return results[0]
     agg = aggregate(results, cfg, fs.labels)

@@ -236,7 +236,7 @@ class EmbeddingMemo:
         return hashlib.blake2b(np.ascontiguousarray(window, dtype=np.float32).tobytes(), digest_size=16).digest()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        from tqdm import tqdm
+        from edge_genre.progress import track
 
         keys = [self._key(w) for w in x]
         first: dict[bytes, int] = {}
@@ -244,8 +244,9 @@ class EmbeddingMemo:
             if k not in self.memo and k not in first:
                 first[k] = i
         rows = list(first.values())
-        for start in tqdm(range(0, len(rows), self.batch), desc="musicnn embeddings", unit="batch",
-                          disable=not self.progress or not rows, leave=False):
+        # a step of minutes: shown under train's --quiet too (it drops per-epoch bars, not signs of life)
+        for start in track(range(0, len(rows), self.batch), f"musicnn embeddings of {len(rows)} windows",
+                           prefix="edge-genre train", unit="batches", enabled=bool(rows)):
             batch_rows = rows[start : start + self.batch]
             out = self.backbone(x[batch_rows], training=False).numpy()
             for r, e in zip(batch_rows, out):

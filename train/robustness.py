@@ -136,7 +136,7 @@ def degraded_features(clips: dict[str, Path], config: FeatureConfig, conditions:
                       workers: int | None = None, progress: bool = True, cache_dir: Path | None = None
                       ) -> tuple[dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], list[str]]:
     """clip id -> condition key -> (window features, silent mask); and the clips that failed."""
-    from tqdm import tqdm
+    from edge_genre.progress import track
 
     conds = [(c.key, c.name, c.strength) for c in conditions]
     result: dict[str, dict] = {}
@@ -155,13 +155,15 @@ def degraded_features(clips: dict[str, Path], config: FeatureConfig, conditions:
     jobs = [(str(clips[c]), c, config.to_dict(), missing, seed) for c, missing in todo.items()]
     failed = []
     workers = workers or min(2, os.cpu_count() or 1)
-    bar = dict(total=len(jobs), desc="degrade+features", unit="clip", disable=not progress or not jobs, leave=False)
+    # edge_genre.progress: in place on a terminal, a line every 10 s in a log; shown under --quiet too
+    bar = dict(total=len(jobs), prefix="edge-genre train robustness", unit="clips", enabled=bool(jobs))
+    desc = f"degraded features ({len(conds)} conditions)"
     if workers <= 1 or len(jobs) <= 1:
-        results = tqdm(map(_features_worker, jobs), **bar)
+        results = track(map(_features_worker, jobs), desc, **bar)
         pool = None
     else:
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        results = tqdm(pool.map(_features_worker, jobs, chunksize=1), **bar)
+        results = track(pool.map(_features_worker, jobs, chunksize=1), desc, **bar)
     try:
         for clip_id, feats, err in results:
             if err:
@@ -359,7 +361,11 @@ def robustness(target: Path, out_dir: Path, data_dir: Path | None = None, use: s
                                                         workers, progress, cache_dir)
         failed += f
     backend = None
-    for t, clips, labels in plan:
+    from edge_genre.progress import step
+
+    for number, (t, clips, labels) in enumerate(plan, 1):
+        step(f"evaluating {t.name} ({number}/{len(plan)}): {len(clips)} clips x {len(conditions)} conditions",
+             prefix="edge-genre train robustness")
         if t.model_path.suffix == ".tflite":
             predictor = Predictor.tflite(t.model_path)
         else:
