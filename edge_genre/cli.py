@@ -1,7 +1,7 @@
 """The ``edge-genre`` command line: a thin shell over the library API.
 
 Errors the user can cause are printed as one line (``edge-genre: error: ...``)
-with exit status 2. Heavy subcommand groups (``train``) are imported only when
+with the exit status of :mod:`edge_genre.exit_codes` (2 for usage and input errors). Heavy subcommand groups (``train``) are imported only when
 invoked, so the runtime commands start fast and never load TensorFlow.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -18,10 +19,11 @@ import click
 import numpy as np
 
 from . import __version__
-from .errors import EdgeGenreError
+from .errors import DeviceError, EdgeGenreError, OutputWriteError
+from .exit_codes import EXIT_DEVICE, EXIT_OK, EXIT_OUTPUT, EXIT_PARTIAL, EXIT_USAGE
+from .exit_codes import HELP as EXIT_HELP
 from .model_io import MODEL_CHOICES
-
-EXIT_USAGE = 2
+from .paths import check_distinct_paths, printable
 
 # name -> (module, attribute, one-line help) for commands loaded on demand.
 LAZY_COMMANDS = {
@@ -32,10 +34,24 @@ LAZY_COMMANDS = {
 }
 
 
-def fail(message: str) -> NoReturn:
-    """Print a one-line error and exit with status 2."""
-    click.echo(f"edge-genre: error: {message}", err=True)
-    sys.exit(EXIT_USAGE)
+def fail(message: str, status: int = EXIT_USAGE) -> NoReturn:
+    """Print a one-line error (printable even for file names that are not UTF-8) and exit with ``status``."""
+    line = " ".join(printable(message).splitlines())
+    try:
+        click.echo(f"edge-genre: error: {line}", err=True)
+    except OSError:  # stderr itself is gone: the status still tells
+        pass
+    sys.exit(status)
+
+
+def stdout_closed() -> NoReturn:
+    """The reader of stdout went away (``| head -1``): end quietly, like ``listen`` does."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # keep Python from complaining when it flushes at exit
+    except (OSError, ValueError):
+        pass
+    sys.exit(EXIT_OK)
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -97,7 +113,7 @@ def write_npy_atomically(out: Path, array: np.ndarray) -> None:
         os.replace(tmp, out)
         tmp = None
     except OSError as exc:
-        fail(f"cannot write {out}: {exc.strerror or exc}")
+        fail(f"cannot write {out}: {exc.strerror or exc}", EXIT_OUTPUT if exc.errno in _WRITE_ERRNOS else EXIT_USAGE)
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
@@ -119,6 +135,9 @@ def ensure_directory(path: Path, what: str = "output directory", create: bool = 
     except OSError as exc:
         fail(f"cannot create {what} {path}: {exc.strerror or exc}")
     return path
+
+
+_WRITE_ERRNOS = {28, 27, 122}  # ENOSPC, EFBIG, EDQUOT: the disk, not the user's input
 
 
 class LazyGroup(click.Group):
@@ -155,10 +174,18 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            stdout_closed()
+        except DeviceError as exc:
+            fail(str(exc), EXIT_DEVICE)
+        except OutputWriteError as exc:
+            fail(str(exc), EXIT_OUTPUT)
         except EdgeGenreError as exc:
             fail(str(exc))
         except OSError as exc:  # an output path that cannot be written, a disk that is full
-            fail(describe_os_error(exc))
+            fail(describe_os_error(exc), EXIT_OUTPUT if getattr(exc, "errno", None) in _WRITE_ERRNOS else EXIT_USAGE)
+        except MemoryError:
+            fail("out of memory", EXIT_OUTPUT)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -171,6 +198,14 @@ def main() -> None:
       edge-genre classify song.wav            genre of a file with the shipped int8 model
       edge-genre listen                       live genre from the default microphone
       edge-genre info                         what the shipped model is and expects
+
+    \b
+    Exit status (every command):
+      0  success (also when stopped by Ctrl-C/SIGTERM or when stdout is closed)
+      1  partial failure: some files could not be processed, the others were
+      2  usage or input error (bad option, unreadable file or model, unusable output path)
+      3  audio device missing, busy or gone
+      4  an output could not be written while running (disk full)
     """
 
 
@@ -206,8 +241,9 @@ def features(path: Path, kind: str | None, model: str | None, out: Path | None, 
 
     if model is not None and kind is not None:
         fail("--kind and --model exclude each other: a model brings its own front end")
-    if out is not None and out.exists() and path.exists() and out.resolve() == path.resolve():
-        fail(f"--out {out} is the input audio file: choose another path")
+    check_distinct_paths({"the input audio file": path, "the model": _model_path(model)}, {"--out": out})
+    if out is not None and not (out.exists() and not out.is_file()):  # a device (/dev/stdout) is written into
+        ensure_writable(out, "feature file")
     if model is not None:
         from .classifier import window_starts
         from .model_io import read_model_info
@@ -265,10 +301,14 @@ def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, wind
     windows' probabilities; windows quieter than -60 dBFS count as silence.
     Clips shorter than 3 s are zero-padded (under 1 s they are rejected).
     A file that cannot be read is reported and skipped; the exit status is
-    then 1 after the other files have been classified.
+    then 1 after the other files have been classified (2 when none could be).
+
+    Files are decoded and classified block by block: memory does not grow
+    with a file's length.
     """
-    from .audio import find_audio_files, load_audio
+    from .audio import find_audio_files, open_audio
     from .classifier import SILENCE, GenreClassifier
+    from .clipstream import classify_file
 
     clf = GenreClassifier(model, num_threads=threads)
     files = find_audio_files(list(paths))
@@ -278,40 +318,49 @@ def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, wind
     warned_rates: set[int] = set()
     for path in files:
         try:
-            _warn_bandwidth(path, clf.config, warned_rates)
-            y = load_audio(path, sr=clf.config.sample_rate)
-            result = clf.classify(y, clf.config.sample_rate, hop_seconds=hop)
+            with open_audio(path) as f:  # the loader's checks first: a FIFO or device is never opened
+                _warn_bandwidth(f, path, clf.config, warned_rates)
+            result = classify_file(clf, path, hop_seconds=hop)
         except EdgeGenreError as exc:
             failures += 1
             message = str(exc)
-            click.echo(f"edge-genre: error: {message if message.startswith(str(path)) else f'{path}: {message}'}", err=True)
+            click.echo(f"edge-genre: error: {printable(message if message.startswith(str(path)) else f'{path}: {message}')}",
+                       err=True)
             continue
         if as_json:
+            # JSON escapes the undecodable bytes of a file name (\udcXX); the text lines show U+FFFD.
             click.echo(json.dumps({"file": str(path), **result.to_dict(windows=True)}))
             continue
         ranked = SILENCE if result.genre == SILENCE else ", ".join(f"{g} {p:.0%}" for g, p in result.top_k(top_k))
-        click.echo(f"{path}: {ranked}")
+        click.echo(f"{printable(path)}: {ranked}")
         if windows:
             for w in result.windows:
                 extra = "" if w.silent else f" {w.confidence:.0%}"
                 click.echo(f"  {w.start_s:7.2f} s  {w.genre}{extra}")
     if failures:
         click.echo(f"edge-genre: {failures} of {len(files)} files could not be classified", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_USAGE if failures == len(files) else EXIT_PARTIAL)
 
 
-def _warn_bandwidth(path, config, warned_rates: set[int]) -> None:
-    """Warn (once per sample rate, on stderr) when a file's rate is too low for the model's band."""
-    import soundfile as sf
+def _model_path(model: str | None) -> Path | None:
+    """The file behind ``--model`` when it names one (for the output-is-an-input check), else None."""
+    if model is None:
+        return None
+    from .model_io import resolve_model_path
 
     try:
-        rate = int(sf.info(str(path)).samplerate)
-    except Exception:  # noqa: BLE001 - unreadable files are reported by load_audio
-        return
+        return resolve_model_path(model)
+    except EdgeGenreError:
+        return None  # reported when the model is loaded
+
+
+def _warn_bandwidth(f, path, config, warned_rates: set[int]) -> None:
+    """Warn (once per sample rate, on stderr) when a file's rate is too low for the model's band."""
+    rate = int(f.samplerate)
     message = config.bandwidth_warning(rate)
     if message and rate not in warned_rates:
         warned_rates.add(rate)
-        click.echo(f"edge-genre: warning: {path}: {message}", err=True)
+        click.echo(f"edge-genre: warning: {printable(path)}: {message}", err=True)
 
 
 @main.command()
