@@ -21,7 +21,6 @@ import numpy as np
 from . import __version__
 from .errors import DeviceError, EdgeGenreError, OutputWriteError
 from .exit_codes import EXIT_DEVICE, EXIT_OK, EXIT_OUTPUT, EXIT_PARTIAL, EXIT_USAGE
-from .exit_codes import HELP as EXIT_HELP
 from .model_io import MODEL_CHOICES
 from .paths import check_distinct_paths, printable
 

@@ -265,9 +265,11 @@ class LivePipeline:
             import soxr
 
             self._resampler = soxr.ResampleStream(self.in_rate, self.sample_rate, 1, dtype="float32", quality="HQ")
-        # Pushes are cut to at most one hop, so each push completes at most one window and the
-        # window's samples are still in a ring of window + hop samples.
-        self._ring = _SampleRing(self.window_samples + self.hop_samples)
+        # Pushes are cut to at most one step (the hop, or one window when the hop is longer), so each
+        # push completes at most one window and the window's samples are still in a ring of
+        # window + step samples: memory is bounded by the window whatever the hop.
+        self._step = self.stream.step_samples
+        self._ring = _SampleRing(self.window_samples + self._step)
         self._recent: deque[np.ndarray | None] = deque(maxlen=self.smooth)
         self._pending_dsp = 0.0  # seconds of DSP since the last emitted window
         self.hops = 0
@@ -325,7 +327,7 @@ class LivePipeline:
         pos = 0
         while pos < mono.size:
             t0 = self.clock()
-            piece = mono[pos : pos + self.hop_samples]
+            piece = mono[pos : pos + self._step]
             pos += piece.size
             self._ring.write(piece)
             self.samples_out += piece.size

@@ -23,6 +23,9 @@ def kmeans(features_path: Path, out: Path, clusters: int, seed: int, no_plot: bo
     from .kmeans import run_kmeans
 
     fs = FeatureSet.load(features_path)
+    if clusters > len(fs.y):
+        raise click.BadParameter(f"{clusters} clusters for {len(fs.y)} windows: at most one cluster per window",
+                                 param_hint="--clusters")
     result = run_kmeans(fs, out, k=clusters, seed=seed, plot=not no_plot)
     click.echo((out / "purity.md").read_text())
     best = max(result["per_genre"].items(), key=lambda kv: kv[1]["purity"])
@@ -83,6 +86,13 @@ def compare(runs: tuple[Path, ...], markdown_path: Path | None) -> None:
     k-fold runs show mean ± std over folds; every row names its protocol (window-leaky,
     clip-grouped, artist-grouped). A teacher baseline folder ('train teacher --out') is a run too.
     """
+    if markdown_path:
+        from edge_genre.cli import ensure_writable
+        from edge_genre.paths import check_distinct_paths
+
+        inputs = {f"{run}/{name}": run / name for run in runs for name in ("metrics.json", "summary.md", "run.json")}
+        check_distinct_paths(inputs, {"--markdown": markdown_path}, output_dirs={})
+        ensure_writable(markdown_path, "markdown table")
     table = compare_markdown(list(runs))
     if markdown_path:
         markdown_path.write_text(table)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from pathlib import Path
 
 import click
 
 
+from edge_genre.cli import FiniteFloatRange
 from edge_genre.config import FeatureConfig
 from edge_genre.errors import ConfigError
 
@@ -74,10 +76,10 @@ def read_clip_ids(path: Path) -> list[str]:
                    "window's mean log-mel level, so the features ignore the input gain.")
 @click.option("--n-mels", type=click.IntRange(1), default=128, show_default=True,
               help="Mel bands (the log-mel input size with --kind logmel).")
-@click.option("--fmax", type=float, default=None,
+@click.option("--fmax", type=FiniteFloatRange(0, min_open=True), default=None,
               help="Upper edge of the mel filterbank in Hz (default: half the sample rate). 8000 makes the features "
                    "blind to what a 16 kHz recording lacks.")
-@click.option("--top-db", type=click.FloatRange(0, min_open=True), default=80.0, show_default=True,
+@click.option("--top-db", type=FiniteFloatRange(0, min_open=True), default=80.0, show_default=True,
               help="Dynamic range kept below each window's loudest log-mel value; quieter values are raised to that "
                    "floor. Smaller values hide the quiet detail that noise and band-limiting change.")
 @click.option("--short", "short", type=click.Choice(SHORT_POLICIES), default=DEFAULT_SHORT_POLICY, show_default=True,
@@ -117,12 +119,25 @@ def prepare(data_dirs: tuple[Path, ...], out: Path, kind: str, normalization: st
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     from edge_genre.cli import ensure_directory, ensure_writable
+    from edge_genre.paths import check_distinct_paths
+
+    from .dataset import DatasetError, discover_clips
 
     # Check the outputs before the (long) feature computation, so that no work is lost.
-    npz = out if out.suffix == ".npz" else ensure_directory(out) / "features.npz"
+    npz = out if out.suffix == ".npz" else out / "features.npz"
+    outputs = {"--out": npz, "--paper-json": paper_json}
+    check_distinct_paths({"the --artists index": artist_index}, outputs)
+    if npz is not out:
+        ensure_directory(out)
     ensure_writable(npz, "feature cache")
     if paper_json:
         ensure_writable(paper_json, "papers' JSON")
+    try:
+        clips = discover_clips(list(data_dirs))[0]
+    except DatasetError:
+        clips = []  # reported by prepare_features below
+    for clip in clips:  # an output over an input clip would destroy the data set
+        check_distinct_paths({f"input clip {clip.path.name}": clip.path}, outputs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # skipped clips are listed below
         fs, skipped = prepare_features(list(data_dirs), config, workers=workers, short=short,
@@ -154,7 +169,8 @@ def _fit_options(f):
                           "embedding (needs a '--kind musicnn' cache and musicnn installed; --epochs, --lr, --dropout "
                           "do not apply)."),
         click.option("--dropout/--no-dropout", default=True, show_default=True, help="The paper's 'with dropout' variant."),
-        click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate."),
+        click.option("--lr", type=FiniteFloatRange(0, 10, min_open=True), default=1e-3, show_default=True,
+                     help="Adam learning rate."),
         click.option("--epochs", type=click.IntRange(1), default=100, show_default=True),
         click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True),
         click.option("--split", type=click.Choice(("auto", *SPLITS)), default="auto", show_default=True,
@@ -178,9 +194,9 @@ def _fit_options(f):
                      help="Learn from the teacher outputs in TEACHER ('train teacher --out TEACHER' on the same feature "
                           "cache): the genre target mixes the label with the teacher's cross-fitted genre "
                           "probabilities, and a second head regresses the teacher's embedding (dropped at export)."),
-        click.option("--distill-alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+        click.option("--distill-alpha", type=FiniteFloatRange(0, 1), default=0.5, show_default=True,
                      help="Share of the teacher's genre probabilities in the genre target (0: labels only)."),
-        click.option("--distill-embedding", type=click.FloatRange(0), default=1.0, show_default=True,
+        click.option("--distill-embedding", type=FiniteFloatRange(0), default=1.0, show_default=True,
                      help="Weight of the teacher-embedding regression loss (0: none)."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--quiet", is_flag=True, help="No progress bars."),
@@ -224,8 +240,10 @@ def _fit_config(**kw):
 @click.option("--resume", is_flag=True,
               help="Keep the folds already trained in --out with the same recipe and features (an interrupted "
                    "k-fold run, or --only-folds runs completed later) instead of training them again.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the run already in --out (without it, or --resume, an existing run is refused).")
 def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augment_copies: int,
-        only_folds: str | None, resume: bool, **kw) -> None:
+        only_folds: str | None, resume: bool, overwrite: bool, **kw) -> None:
     """Train a model and write a run directory with metrics, plots and the model.
 
     metrics.json has window- and track-level accuracy (track = argmax of the mean
@@ -236,7 +254,9 @@ def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augmen
     """
     from .dataset import FeatureSet
     from .fit import fit as run_fit
+    from .rundir import check_run_dir, locked_run_dir
 
+    check_run_dir(out, resume=resume, overwrite=overwrite)  # before the features are even loaded
     fs = FeatureSet.load(features_path)
     kw["split"] = _resolve_split(kw["split"], fs)
     cfg = _fit_config(**kw)
@@ -263,7 +283,8 @@ def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augmen
                                      param_hint="--only-folds") from None
         if not folds:
             raise click.BadParameter("no fold given", param_hint="--only-folds")
-    metrics = run_fit(fs, cfg, out, progress=not quiet, train_override=override, only_folds=folds, resume=resume)
+    with locked_run_dir(out):
+        metrics = run_fit(fs, cfg, out, progress=not quiet, train_override=override, only_folds=folds, resume=resume)
     _echo_result(out, metrics)
 
 
@@ -285,15 +306,30 @@ def _echo_result(out: Path, m: dict) -> None:
                    + (f", {m['ms_per_step']} ms/step" if m["ms_per_step"] is not None else ""))
 
 
+def _learning_rates(ctx: click.Context, param: click.Parameter, value: str) -> list[float]:
+    """``--lrs``: finite positive learning rates, checked before any training."""
+    rates = []
+    for part in value.split(","):
+        try:
+            rate = float(part)
+        except ValueError:
+            raise click.BadParameter(f"{part.strip()!r} is not a number (expected e.g. 0.01,0.001)") from None
+        if not (math.isfinite(rate) and 0 < rate <= 10):
+            raise click.BadParameter(f"{part.strip()!r}: a learning rate is a finite number above 0 (at most 10)")
+        rates.append(rate)
+    return rates
+
+
 @train.command()
 @click.option("--features", "features_path", required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the runs and table2.md.")
-@click.option("--lrs", default="0.1,0.01,0.001,0.0001", show_default=True, help="Comma-separated learning rates.")
+@click.option("--lrs", default="0.1,0.01,0.001,0.0001", show_default=True, callback=_learning_rates,
+              help="Comma-separated learning rates.")
 @click.option("--epochs", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--split", type=click.Choice(SPLITS), default="paper", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True)
-def sweep(features_path: Path, out: Path, lrs: str, epochs: int, split: str, seed: int, quiet: bool) -> None:
+def sweep(features_path: Path, out: Path, lrs: list[float], epochs: int, split: str, seed: int, quiet: bool) -> None:
     """The paper's grid: learning rates x (without, with) dropout, as a Table-2-shaped markdown table."""
     from .dataset import FeatureSet
     from .fit import FitConfig
@@ -302,7 +338,7 @@ def sweep(features_path: Path, out: Path, lrs: str, epochs: int, split: str, see
     fs = FeatureSet.load(features_path)
     rows = []
     for dropout in (False, True):
-        for lr in (float(v) for v in lrs.split(",")):
+        for lr in lrs:
             name = f"{'dropout' if dropout else 'nodropout'}-lr{lr:g}"
             cfg = FitConfig(model="crnn", dropout=dropout, lr=lr, epochs=epochs, split=split, seed=seed)
             m = run_fit(fs, cfg, out / name, progress=not quiet)

@@ -248,6 +248,14 @@ class FeatureSet:
         fs.source_cache = str(path.resolve())
         if fs.x.shape[1:] != fs.config.feature_shape:
             raise DatasetError(f"{path}: features have shape {fs.x.shape[1:]}, config says {fs.config.feature_shape}")
+        # A damaged or hand-edited cache must fail here, not as a NaN loss after hours of training.
+        if not np.issubdtype(fs.x.dtype, np.floating) or not np.isfinite(fs.x).all():
+            bad = int((~np.isfinite(fs.x)).any(axis=(1, 2)).sum()) if np.issubdtype(fs.x.dtype, np.floating) else 0
+            raise DatasetError(f"{path}: {bad} windows hold NaN or infinite features; re-run 'edge-genre train prepare'")
+        if len(fs.y) != len(fs.x) or len(fs.clip) != len(fs.x) or len(fs.x) == 0:
+            raise DatasetError(f"{path}: {len(fs.x)} windows but {len(fs.y)} labels and {len(fs.clip)} clip ids")
+        if fs.y.size and (fs.y.min() < 0 or fs.y.max() >= len(fs.labels)):
+            raise DatasetError(f"{path}: labels outside 0-{len(fs.labels) - 1}")
         return fs
 
     @property

@@ -17,6 +17,7 @@ import numpy as np
 
 from edge_genre.errors import EdgeGenreError, ModelError
 from edge_genre.model_io import FORMAT_NAME, FORMAT_VERSION, METADATA_NAME
+from edge_genre.paths import atomic_files, check_distinct_paths
 
 from . import reports
 from .dataset import FeatureSet
@@ -189,9 +190,10 @@ def load_run(run_dir: Path) -> tuple[dict, FeatureSet]:
 def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_windows: int | None = CALIBRATION_WINDOWS,
                seed: int = 0, extra_metadata: dict | None = None) -> dict:
     """Write ``<name>_float.tflite`` and ``<name>_int8.tflite`` for a run; returns a report dict."""
-    from edge_genre.classifier import GenreClassifier
-
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    outputs = {f"--out's {name}_{kind}": out_dir / f"{name}_{kind}" for kind in ("float.tflite", "int8.tflite", "export.json")}
+    check_distinct_paths({f"the run's {n}": Path(run_dir) / n for n in ("model.keras", "run.json", "metrics.json")},
+                         outputs)
     run, fs = load_run(run_dir)
     model = load_keras_model(run_dir / "model.keras")
     train_idx = np.asarray(run["windows"]["train"], dtype=int)
@@ -207,8 +209,18 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
         # Clips the model never saw (its test side): what an honest evaluation of this file may use.
         held_out_clips=run["clips"]["test"],
         **(extra_metadata or {}))
-    out_dir.mkdir(parents=True, exist_ok=True)
     report: dict = {"run": str(run_dir), "held_out_windows": int(held_out.size)}
+    # All or nothing: both models and the report are written (and evaluated) in a temporary folder
+    # beside out_dir, then renamed into it; a full disk leaves the previous set intact.
+    with atomic_files(out_dir) as tmp:
+        _write_export(run, fs, model, meta, calib, held_out, name, tmp, out_dir, report)
+    return report
+
+
+def _write_export(run, fs, model, meta, calib, held_out, name: str, tmp: Path, out_dir: Path, report: dict) -> None:
+    """The two models and ``NAME_export.json`` into ``tmp``; the report names their final paths in ``out_dir``."""
+    from edge_genre.classifier import GenreClassifier
+
     paths = {}
     for kind, representative in (("float", None), ("int8", calib)):
         raw = convert(model, representative)
@@ -217,10 +229,10 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
         # 74 MB less RAM (XNNPACK repacks its large convolutions): the runtime then skips XNNPACK.
         no_xnnpack = {"xnnpack": False} if run["model"] == "musicnn" and kind == "int8" else {}
         data = add_metadata(raw, {**meta, "quantization": kind, **no_xnnpack})
-        path = out_dir / f"{name}_{kind}.tflite"
+        path = tmp / f"{name}_{kind}.tflite"
         path.write_bytes(data)
         paths[kind] = path
-        report[kind] = {"path": str(path), "size_bytes": len(data), "ops": ops}
+        report[kind] = {"path": str(out_dir / path.name), "size_bytes": len(data), "ops": ops}
 
     # Accuracy of both through the runtime (our quantization of the features) on held-out windows.
     if held_out.size:
@@ -242,5 +254,4 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
             report[kind]["song_accuracy"] = metrics["track_accuracy"]
         pairs = zip(songs["float"]["track_predictions"].values(), songs["int8"]["track_predictions"].values())
         report["song_agreement"] = float(np.mean([a[1] == b[1] for a, b in pairs]))
-    (out_dir / f"{name}_export.json").write_text(json.dumps(report, indent=2))
-    return report
+    (tmp / f"{name}_export.json").write_text(json.dumps(report, indent=2))
