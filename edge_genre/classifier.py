@@ -20,13 +20,21 @@ from .model_io import ModelInfo, make_interpreter, native_stderr_silenced, read_
 from .streaming import hop_frames_for
 
 SILENCE = "silence"
-SILENCE_DBFS = -60.0  # windows whose RMS is below this (dB re full scale) are reported as silence
+SILENCE_DBFS = -60.0  # windows whose RMS (DC removed) is below this (dB re full scale) are silence
 MIN_CLIP_SECONDS = 1.0  # shorter clips are rejected; clips of 1 s up to one window are zero-padded
 
 
 def rms_dbfs(y: np.ndarray) -> float:
-    """RMS level of ``y`` in dB relative to a full-scale (1.0) signal; -inf for digital silence."""
-    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+    """RMS level of ``y`` with its DC offset removed, in dB relative to a full-scale (1.0) signal;
+    -inf for a constant signal.
+
+    A cheap microphone's DC offset in a quiet room is not sound: the silence gate measures what
+    varies (the variance), so an offset alone never passes it.
+    """
+    y = np.asarray(y)
+    if y.size == 0:
+        return float("-inf")
+    rms = float(np.sqrt(np.var(y, dtype=np.float64)))
     return 20.0 * np.log10(rms) if rms > 0 else float("-inf")
 
 

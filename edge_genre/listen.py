@@ -15,7 +15,7 @@ Per block, in the calling (main) thread:
    rounded to whole frames (1 s becomes 43 frames = 0.9985 s at 22050 Hz / 512),
    exactly as ``edge-genre classify --hop`` rounds it, so window *k* starts at
    sample ``k * hop_samples`` in both;
-4. classify the window: windows whose RMS is below ``SILENCE_DBFS`` (-60 dBFS)
+4. classify the window: windows whose RMS (DC offset removed) is below ``SILENCE_DBFS`` (-60 dBFS)
    are "silence" and skip the model (the same gate as ``classify``); others get
    the model's probabilities;
 5. smooth: the reported genre is the argmax of the mean probabilities of the

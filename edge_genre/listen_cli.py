@@ -27,9 +27,9 @@ confidences, and the cost of the hop split into DSP ms (downmix, resampling,
 MFCC) and inference ms.
 
 \b
-Silence: a window whose RMS is below -60 dBFS is reported as "silence",
-never as a genre, and skips the model; silent windows do not enter the
-smoothing mean. --threshold P: when the smoothed confidence of the best
+Silence: a window whose RMS (DC offset removed) is below -60 dBFS is
+reported as "silence", never as a genre, and skips the model; silent windows
+do not enter the smoothing mean. --threshold P: when the smoothed confidence of the best
 genre is below P, "uncertain" is reported instead (0 = off).
 
 \b
