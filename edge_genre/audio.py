@@ -57,36 +57,37 @@ def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 BLOCK_FRAMES = 1 << 16  # native frames decoded at a time: memory does not grow with the file's length
 
 
-def fs_name(path: str | os.PathLike) -> bytes:
-    """``path`` as bytes for libsndfile: file names that are not valid UTF-8 are legal on Linux."""
-    return os.fsencode(path)
-
-
 def open_audio(path: str | os.PathLike):
     """Open ``path`` with libsndfile after the checks every reader shares.
 
-    Refused without opening: anything but a regular file (a FIFO would block, a device never
+    Refused without blocking: anything but a regular file (a FIFO would block, a device never
     ends), an empty file. Then a container whose header declares more audio than the file holds
-    (:func:`check_container_complete`). Returns the open ``soundfile.SoundFile``.
+    (:func:`check_container_complete`). libsndfile reads the checked file descriptor, so names of
+    any length or encoding (not UTF-8 is legal on Linux) work. Returns the open
+    ``soundfile.SoundFile`` (it closes the descriptor).
     """
     import soundfile as sf
 
-    from .paths import require_regular_file
+    from .paths import open_regular_file
 
-    path = require_regular_file(path, AudioError, "audio file")
+    path = Path(path)
+    fd = open_regular_file(path, AudioError, "audio file")
     try:
-        if path.stat().st_size == 0:
+        size = os.fstat(fd).st_size
+        if size == 0:
             raise AudioError(f"{path}: file is empty")
-    except OSError as exc:
-        raise AudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    check_container_complete(path)
-    try:
+        with open(fd, "rb", closefd=False) as head:
+            check_container_complete(path, head, size)
+        os.lseek(fd, 0, os.SEEK_SET)
+        # libsndfile owns (and closes, also when opening fails) a duplicate of the checked descriptor.
         with _quiet():
-            return sf.SoundFile(fs_name(path))
+            return sf.SoundFile(os.dup(fd), closefd=True)
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
         raise AudioError(f"{path}: cannot decode audio ({_reason(exc)})") from None
     except OSError as exc:
         raise AudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
 
 
 def _reason(exc: BaseException) -> str:
@@ -242,18 +243,22 @@ def _declared_audio_bytes(f, size: int) -> tuple[int, int, str] | None:
     return None
 
 
-def check_container_complete(path: str | os.PathLike) -> None:
+def check_container_complete(path: str | os.PathLike, f=None, size: int | None = None) -> None:
     """Raise if a container's audio data is shorter than its header declares.
 
     libsndfile silently reads what is there (for WAV, RF64, W64, AIFF and AU alike), which would
-    classify a cut-off download as if it were whole. A file that cannot be read is an
-    :class:`AudioError` too.
+    classify a cut-off download as if it were whole. ``f`` (binary, seekable) and ``size`` read an
+    already open file instead of ``path``. A file that cannot be read is an :class:`AudioError` too.
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            found = _declared_audio_bytes(f, size)
+        if f is None:
+            size = path.stat().st_size
+            with open(path, "rb") as fh:
+                found = _declared_audio_bytes(fh, size)
+        else:
+            f.seek(0)
+            found = _declared_audio_bytes(f, size if size is not None else os.fstat(f.fileno()).st_size)
     except OSError as exc:
         raise AudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if found is not None:

@@ -337,7 +337,8 @@ def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, wind
                 extra = "" if w.silent else f" {w.confidence:.0%}"
                 click.echo(f"  {w.start_s:7.2f} s  {w.genre}{extra}")
     if failures:
-        click.echo(f"edge-genre: {failures} of {len(files)} files could not be classified", err=True)
+        if len(files) > 1:  # one file: its error line says it all
+            click.echo(f"edge-genre: {failures} of {len(files)} files could not be classified", err=True)
         sys.exit(EXIT_USAGE if failures == len(files) else EXIT_PARTIAL)
 
 

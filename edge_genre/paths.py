@@ -50,11 +50,33 @@ def require_regular_file(path: str | os.PathLike, error: type[EdgeGenreError], w
     return path
 
 
-def read_bytes_limited(path: str | os.PathLike, limit: int, error: type[EdgeGenreError], what: str = "file") -> bytes:
-    """The contents of the regular file ``path``, refused when larger than ``limit`` bytes."""
+def open_regular_file(path: str | os.PathLike, error: type[EdgeGenreError], what: str = "file") -> int:
+    """A read-only file descriptor of the regular file ``path``.
+
+    Checked with ``stat`` first, then opened without blocking (a FIFO swapped in meanwhile cannot
+    hang the open) and checked again on the descriptor itself, so what is read is what was checked.
+    File names of any length or encoding work: nothing but the kernel sees the name.
+    """
     path = require_regular_file(path, error, what)
     try:
-        with open(path, "rb") as f:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise error(f"{path}: is not a regular {what}")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_bytes_limited(path: str | os.PathLike, limit: int, error: type[EdgeGenreError], what: str = "file") -> bytes:
+    """The contents of the regular file ``path``, refused when larger than ``limit`` bytes."""
+    fd = open_regular_file(path, error, what)
+    try:
+        with open(fd, "rb") as f:
             data = f.read(limit + 1)
     except OSError as exc:
         raise error(f"{path}: cannot read ({exc.strerror or exc})") from None

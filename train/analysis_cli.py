@@ -19,13 +19,13 @@ def kmeans(features_path: Path, out: Path, clusters: int, seed: int, no_plot: bo
 
     The same clustering gives the "with K-means" split variant: 'train fit --stratify kmeans'.
     """
-    from .dataset import FeatureSet
+    from .dataset import DatasetError, FeatureSet
     from .kmeans import run_kmeans
 
     fs = FeatureSet.load(features_path)
     if clusters > len(fs.y):
-        raise click.BadParameter(f"{clusters} clusters for {len(fs.y)} windows: at most one cluster per window",
-                                 param_hint="--clusters")
+        raise DatasetError(f"--clusters {clusters} for {len(fs.y)} windows in {features_path}: at most one "
+                           "cluster per window")
     result = run_kmeans(fs, out, k=clusters, seed=seed, plot=not no_plot)
     click.echo((out / "purity.md").read_text())
     best = max(result["per_genre"].items(), key=lambda kv: kv[1]["purity"])
