@@ -329,22 +329,27 @@ def _learning_rates(ctx: click.Context, param: click.Parameter, value: str) -> l
 @click.option("--split", type=click.Choice(SPLITS), default="paper", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True)
-def sweep(features_path: Path, out: Path, lrs: list[float], epochs: int, split: str, seed: int, quiet: bool) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace the runs already in --out (without it they are refused).")
+def sweep(features_path: Path, out: Path, lrs: list[float], epochs: int, split: str, seed: int, quiet: bool,
+          overwrite: bool) -> None:
     """The paper's grid: learning rates x (without, with) dropout, as a Table-2-shaped markdown table."""
     from .dataset import FeatureSet
     from .fit import FitConfig
     from .fit import fit as run_fit
+    from .rundir import check_run_dir, locked_run_dir
 
+    check_run_dir(out, overwrite=overwrite)
     fs = FeatureSet.load(features_path)
     rows = []
-    for dropout in (False, True):
-        for lr in lrs:
-            name = f"{'dropout' if dropout else 'nodropout'}-lr{lr:g}"
-            cfg = FitConfig(model="crnn", dropout=dropout, lr=lr, epochs=epochs, split=split, seed=seed)
-            m = run_fit(fs, cfg, out / name, progress=not quiet)
-            _echo_result(out / name, m)
-            rows.append((dropout, lr, m))
-    (out / "table2.md").write_text(table2_markdown(rows, split, epochs))
+    with locked_run_dir(out):
+        for dropout in (False, True):
+            for lr in lrs:
+                name = f"{'dropout' if dropout else 'nodropout'}-lr{lr:g}"
+                cfg = FitConfig(model="crnn", dropout=dropout, lr=lr, epochs=epochs, split=split, seed=seed)
+                m = run_fit(fs, cfg, out / name, progress=not quiet)
+                _echo_result(out / name, m)
+                rows.append((dropout, lr, m))
+        (out / "table2.md").write_text(table2_markdown(rows, split, epochs))
     click.echo(f"{out / 'table2.md'} written")
 
 
@@ -506,6 +511,14 @@ def robustness_compare_cmd(reports: tuple[str, ...], all_strengths: bool, baseli
     """
     from .robustness import compare_markdown, load_reports, target_markdown
 
+    if out:
+        from edge_genre.cli import ensure_writable
+        from edge_genre.paths import check_distinct_paths
+
+        sources = [Path(r.split("=", 1)[-1]) for r in reports]
+        inputs = {f"report {p}": p / "robustness.json" if p.is_dir() else p for p in sources}
+        check_distinct_paths(inputs, {"--out": out})
+        ensure_writable(out, "markdown")
     try:
         loaded = load_reports(list(reports))
         text = compare_markdown(loaded, moderate_only=not all_strengths)
