@@ -7,6 +7,7 @@ to [-1, 1)), mean downmix, soxr "HQ" resampling.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -81,13 +82,52 @@ def open_audio(path: str | os.PathLike):
         os.lseek(fd, 0, os.SEEK_SET)
         # libsndfile owns (and closes, also when opening fails) a duplicate of the checked descriptor.
         with _quiet():
-            return sf.SoundFile(os.dup(fd), closefd=True)
+            f = sf.SoundFile(os.dup(fd), closefd=True)
+        try:
+            check_header_log(path, f)
+        except AudioError:
+            f.close()
+            raise
+        return f
+    except AudioError:
+        raise
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
         raise AudioError(f"{path}: cannot decode audio ({_reason(exc)})") from None
     except OSError as exc:
         raise AudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
     finally:
         os.close(fd)
+
+
+_LOG_TRUNCATED = re.compile(r"truncated|file length|should be (\d+)", re.IGNORECASE)
+_LOG_FRAMES = re.compile(r"^\s*Frames\s*:\s*(\d+)\s*$", re.MULTILINE)
+_LOG_MATRIX = re.compile(r"Rows\s*:\s*(\d+)\s+Cols\s*:\s*(\d+)")
+
+
+def check_header_log(path: str | os.PathLike, f) -> None:
+    """Raise if libsndfile's own account of the header (``SoundFile.extra_info``) says the file is
+    cut short: a "truncated" note (MAT4, VOC ...), a data chunk that "should be" smaller than
+    declared, or a declared frame count (AVR, MPC2K, AIFF, MAT5 matrices) above what the file holds.
+    Containers whose header declares no length (IRCAM, PAF, PVF, OGG) cannot be checked."""
+    try:
+        log = f.extra_info or ""
+    except Exception:  # noqa: BLE001 - the log is advisory
+        return
+    for match in _LOG_TRUNCATED.finditer(log):
+        line = log[log.rfind("\n", 0, match.start()) + 1 : log.find("\n", match.end()) % (len(log) + 1)]
+        if match.group(1) is not None:  # "data : 529200 (should be 352785)": only audio chunks count
+            declared = re.match(r"\s*(data|SSND)\s*:\s*(\d+)", line)
+            if not declared or int(match.group(1)) >= int(declared.group(2)):
+                continue
+        raise AudioError(f"{path}: truncated (libsndfile: {' '.join(line.split()).strip('* ')})")
+    declared = [int(n) for n in _LOG_FRAMES.findall(log)]
+    matrices = _LOG_MATRIX.findall(log)
+    if matrices:  # MATLAB files: the last matrix holds the audio, channels x frames (or frames x channels)
+        rows, cols = map(int, matrices[-1])
+        if min(rows, cols) == f.channels:
+            declared.append(max(rows, cols))
+    if declared and max(declared) > f.frames:
+        raise AudioError(f"{path}: truncated (header declares {max(declared)} frames, the file holds {f.frames})")
 
 
 def _reason(exc: BaseException) -> str:
@@ -195,8 +235,8 @@ _W64_DATA = b"data\xf3\xac\xd3\x11\x8c\xd1\x00\xc0\x4f\x8e\xdb\x8a"
 
 def _declared_audio_bytes(f, size: int) -> tuple[int, int, str] | None:
     """``(declared, present, container)`` byte counts of the audio data of a RIFF/WAVE, RF64/BW64,
-    Wave64, AIFF/AIFF-C or AU file (``f`` open at 0); ``None`` for other formats or when the header
-    declares no length (streams written without seeking)."""
+    Wave64, AIFF/AIFF-C, NIST SPHERE or AU file (``f`` open at 0); ``None`` for other formats or
+    when the header declares no length (streams written without seeking)."""
     head = f.read(16)
     if len(head) >= 12 and head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
         ds64 = None
@@ -237,6 +277,20 @@ def _declared_audio_bytes(f, size: int) -> tuple[int, int, str] | None:
                 return (clen, size - pos - 8, "AIFF") if clen else None
             pos += 8 + clen + (clen & 1)
         return None
+    if head[:8] == b"NIST_1A\n":
+        f.seek(0)
+        header = f.read(4096).split(b"end_head", 1)[0].decode("ascii", "replace").split("\n")
+        fields = {}
+        for line in header[2:]:
+            parts = line.split()
+            if len(parts) == 3 and parts[1][:2] in ("-i", "-s") and parts[2].isdigit():
+                fields[parts[0]] = int(parts[2])
+        try:
+            header_bytes = int(header[1])
+            declared = fields["sample_count"] * fields.get("channel_count", 1) * fields["sample_n_bytes"]
+        except (IndexError, KeyError, ValueError):
+            return None
+        return (declared, size - header_bytes, "NIST") if declared else None
     if len(head) >= 12 and head[:4] == b".snd":
         offset, length = int.from_bytes(head[4:8], "big"), int.from_bytes(head[8:12], "big")
         return None if length == 0xFFFFFFFF or not length else (length, size - offset, "AU")
@@ -246,7 +300,7 @@ def _declared_audio_bytes(f, size: int) -> tuple[int, int, str] | None:
 def check_container_complete(path: str | os.PathLike, f=None, size: int | None = None) -> None:
     """Raise if a container's audio data is shorter than its header declares.
 
-    libsndfile silently reads what is there (for WAV, RF64, W64, AIFF and AU alike), which would
+    libsndfile silently reads what is there (for WAV, RF64, W64, AIFF, NIST and AU alike), which would
     classify a cut-off download as if it were whole. ``f`` (binary, seekable) and ``size`` read an
     already open file instead of ``path``. A file that cannot be read is an :class:`AudioError` too.
     """

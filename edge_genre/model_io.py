@@ -34,6 +34,7 @@ MODEL_CHOICES = "int8|float|large|large-float|PATH"
 MAX_MODEL_BYTES = 128 * 2**20  # the shipped models are 0.2-4 MB; a larger "model" is refused unread
 # Outcomes the runtime reports in place of a genre: a model may not use them as labels.
 RESERVED_LABELS = ("silence", "uncertain")
+MAX_METADATA_BYTES = 1 << 20  # the JSON of a real model is a few kB
 MAX_LABELS = 1000
 MAX_LABEL_CHARS = 100
 
@@ -189,9 +190,13 @@ def read_model_info(model: str | os.PathLike) -> ModelInfo:
             f"{path}: a TFLite model without edge-genre metadata (labels and feature configuration); "
             "export models with 'edge-genre train export'"
         )
+    if len(entries[METADATA_NAME]) > MAX_METADATA_BYTES:
+        raise ModelError(f"{path}: edge_genre metadata of {len(entries[METADATA_NAME])} bytes; at most "
+                         f"{MAX_METADATA_BYTES} are read")
     try:
         meta = parse_edge_genre_metadata(entries[METADATA_NAME])
         config = FeatureConfig.from_dict(meta.get("feature_config"))
+        config.check_mel_filters()
     except (ModelError, ConfigError) as exc:
         raise ModelError(f"{path}: {exc}") from None
     except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:  # any other bad value

@@ -49,8 +49,12 @@ def read_clip_ids(path: Path) -> list[str]:
     """Clip ids (``blues.00012``) from a file of ids or audio paths, one a line; an empty list is an error."""
     from edge_genre.audio import AUDIO_EXTENSIONS
 
+    from edge_genre.paths import read_bytes_limited
+
+    from .dataset import MAX_LIST_BYTES, DatasetError
+
     ids = []
-    for line in path.read_text().splitlines():
+    for line in read_bytes_limited(path, MAX_LIST_BYTES, DatasetError, "clip list").decode("utf-8", "replace").splitlines():
         name = Path(line.strip()).name
         if name.lower().endswith(AUDIO_EXTENSIONS):  # a file name: drop its extension, not the clip number
             name = name.rsplit(".", 1)[0]
@@ -116,6 +120,7 @@ def prepare(data_dirs: tuple[Path, ...], out: Path, kind: str, normalization: st
             config = FeatureConfig.musicnn(normalization=normalization)
         else:
             config = FeatureConfig(kind=kind, normalization=normalization, n_mels=n_mels, fmax=fmax, top_db=top_db)
+        config.check_mel_filters()  # a model trained on these features would be refused at load
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     from edge_genre.cli import ensure_directory, ensure_writable

@@ -24,6 +24,7 @@ import numpy as np
 
 from edge_genre.audio import load_audio
 from edge_genre.config import FeatureConfig
+from edge_genre.paths import read_bytes_limited, require_regular_file
 from edge_genre.dsp import window_features
 from edge_genre.errors import AudioError, ConfigError, EdgeGenreError
 
@@ -36,6 +37,9 @@ WINDOWS_PER_CLIP = 10  # as in both papers: ten 3-s windows of a 30-s clip
 SHORT_POLICIES = ("pad", "loop", "skip")
 DEFAULT_SHORT_POLICY = "pad"
 UNKNOWN_ARTIST = "?"  # prefix of the group of a clip whose artist the index does not name: its own group
+
+
+MAX_LIST_BYTES = 64 * 2**20  # text inputs (artist index, clip and split lists)
 
 
 class DatasetError(EdgeGenreError):
@@ -107,7 +111,7 @@ def read_artist_index(path: Path) -> dict[str, str]:
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_bytes_limited(path, MAX_LIST_BYTES, DatasetError, "artist index")
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read the artist index ({exc.strerror or exc})") from None
     try:
@@ -229,6 +233,7 @@ class FeatureSet:
             path = path / "features.npz"
         if not path.exists():
             raise DatasetError(f"{path}: no feature cache; create it with 'edge-genre train prepare'")
+        require_regular_file(path, DatasetError, "feature cache")  # a FIFO or device would block np.load
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
