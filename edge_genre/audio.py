@@ -184,7 +184,8 @@ def iter_audio(path: str | os.PathLike, sr: int = 22050, block_frames: int = BLO
 
             resampler = soxr.ResampleStream(native_sr, sr, 1, dtype="float32", quality="HQ")
         frames = emitted = 0
-        n_out = None
+        # Blocks of at most BLOCK_FRAMES * 2 samples whatever the channel count (libsndfile allows 1024).
+        block_frames = max(1, min(block_frames, BLOCK_FRAMES * 2 // max(1, f.channels)))
         for block in read_blocks(f, path, block_frames):
             if not all_finite(block):
                 raise AudioError(f"{path}: contains NaN or infinite samples")

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import __version__
 from .errors import DeviceError, EdgeGenreError, OutputWriteError
-from .exit_codes import EXIT_DEVICE, EXIT_OK, EXIT_OUTPUT, EXIT_PARTIAL, EXIT_USAGE
+from .exit_codes import EXIT_DEVICE, EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT, EXIT_PARTIAL, EXIT_USAGE
 from .model_io import MODEL_CHOICES
 from .paths import check_distinct_paths, printable
 
@@ -170,6 +170,22 @@ class LazyGroup(click.Group):
             self.add_command(getattr(module, attr), name)
         return super().get_command(ctx, name)
 
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        """Run the CLI; usage errors are one line too (``edge-genre: error: ... (see '... --help')``)."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            fail(f"{exc.format_message()}{hint}", EXIT_USAGE)
+        except click.ClickException as exc:
+            fail(exc.format_message(), exc.exit_code)
+        except click.exceptions.Abort:  # Ctrl-C outside 'listen' (which ends cleanly by itself)
+            click.echo("edge-genre: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(rv if isinstance(rv, int) else EXIT_OK)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -205,6 +221,7 @@ def main() -> None:
       2  usage or input error (bad option, unreadable file or model, unusable output path)
       3  audio device missing, busy or gone
       4  an output could not be written while running (disk full)
+      130  interrupted (Ctrl-C) before the end ('listen' ends cleanly with 0 instead)
     """
 
 
