@@ -37,6 +37,10 @@ RESERVED_LABELS = ("silence", "uncertain")
 MAX_METADATA_BYTES = 1 << 20  # the JSON of a real model is a few kB
 MAX_LABELS = 1000
 MAX_LABEL_CHARS = 100
+# Optional descriptive fields the commands read, with the types they must have (others are kept as they are).
+_OPTIONAL_FIELDS: dict[str, tuple[type, ...]] = {
+    "architecture": (str,), "trained_on": (str,), "split": (str,), "quantization": (str,),
+    "held_out_clips": (list,), "training": (dict,), "xnnpack": (bool,)}
 
 # Field indices in the TFLite schema (tensorflow/lite/schema/schema.fbs).
 _MODEL_BUFFERS, _MODEL_METADATA = 4, 6
@@ -138,6 +142,13 @@ def parse_edge_genre_metadata(blob: bytes) -> dict[str, Any]:
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
         raise ModelError("edge_genre metadata has no label list")
     check_labels(labels)
+    for key, types in _OPTIONAL_FIELDS.items():
+        value = meta.get(key)
+        if value is not None and not isinstance(value, types):
+            raise ModelError(f"edge_genre metadata field {key!r} must be {' or '.join(t.__name__ for t in types)}, "
+                             f"got {type(value).__name__}")
+    if meta.get("held_out_clips") is not None and not all(isinstance(c, str) for c in meta["held_out_clips"]):
+        raise ModelError("edge_genre metadata field 'held_out_clips' must list clip names")
     return meta
 
 

@@ -578,3 +578,13 @@ def test_the_systemd_unit_is_hardened_and_does_not_restart_a_usage_error():
         score = [line for line in res.stdout.splitlines() if "Overall exposure level" in line]
         if score:
             assert float(score[0].split(":")[1].split()[0]) <= 2.0, score
+
+
+@pytest.mark.parametrize("field, value", [("held_out_clips", 5), ("held_out_clips", [1, 2]), ("xnnpack", "no"),
+                                          ("architecture", {"a": 1}), ("labels", ["rock", "rock"]),
+                                          ("labels", ["a\nb"]), ("labels", [""])])
+def test_descriptive_metadata_of_the_wrong_type_is_a_model_error(tmp_path, monkeypatch, field, value):
+    model = _model_with_metadata(tmp_path, monkeypatch, **{field: value})
+    res = invoke("info", "--model", model)
+    assert res.exit_code == EXIT_USAGE and len(res.stderr.strip().splitlines()) == 1, res.output
+    assert "Traceback" not in res.output and res.exception is None or isinstance(res.exception, SystemExit)
