@@ -40,7 +40,7 @@ import numpy as np
 from edge_genre.config import FeatureConfig
 from edge_genre.dsp import FrontEnd, window_features
 from edge_genre.errors import AudioError, EdgeGenreError, ModelError
-from edge_genre.model_io import MAX_MODEL_BYTES, read_model_info, resolve_model_path
+from edge_genre.model_io import MAX_MODEL_BYTES, native_stderr_silenced, read_model_info, resolve_model_path
 from edge_genre.paths import atomic_files, check_distinct_paths, read_bytes_limited
 from edge_genre.streaming import hop_frames_for
 
@@ -157,9 +157,10 @@ def compare_ops_with_litert(model_bytes: bytes, model_inputs: np.ndarray, arena_
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     runtime = tflm._runtime()
-    lite = Interpreter(model_content=model_bytes, experimental_preserve_all_tensors=True,
-                       experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    lite.allocate_tensors()
+    with native_stderr_silenced():
+        lite = Interpreter(model_content=model_bytes, experimental_preserve_all_tensors=True,
+                           experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        lite.allocate_tensors()
     needed = arena_needed or tflm.measure_arena(model_bytes).needed
     arena = 2 * needed + 65536  # keeping every tensor takes more than the memory plan
     with tflm._captured_native_output():
@@ -241,7 +242,8 @@ def largest_activation_bytes(data: bytes) -> int:
     """Bytes of the largest tensor a model computes (not a weight): a lower bound of its arena."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_content=data)
+    with native_stderr_silenced():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate"
+        interp = Interpreter(model_content=data)
     largest = 0
     for t in interp.get_tensor_details():
         try:

@@ -96,7 +96,10 @@ def op_names(tflite: bytes) -> list[str]:
     """Op names of a .tflite, in graph order (from the LiteRT interpreter)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_content=tflite)
+    from edge_genre.model_io import native_stderr_silenced
+
+    with native_stderr_silenced():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate"
+        interp = Interpreter(model_content=tflite)
     return [d["op_name"] for d in interp._get_ops_details()]
 
 
@@ -104,7 +107,10 @@ def check_ops(tflite: bytes, quantized: bool) -> list[str]:
     """Fail if the model holds ops we do not expect, float fallbacks in an int8 model, or un-fused LSTMs."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_content=tflite)
+    from edge_genre.model_io import native_stderr_silenced
+
+    with native_stderr_silenced():
+        interp = Interpreter(model_content=tflite)
     details = interp._get_ops_details()
     ops = sorted({d["op_name"] for d in details})
     allowed = EXPECTED_OPS | (set() if quantized else FLOAT_ONLY_OPS)
