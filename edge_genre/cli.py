@@ -1,12 +1,14 @@
 """The ``edge-genre`` command line: a thin shell over the library API.
 
 Errors the user can cause are printed as one line (``edge-genre: error: ...``)
-with the exit status of :mod:`edge_genre.exit_codes` (2 for usage and input errors). Heavy subcommand groups (``train``) are imported only when
-invoked, so the runtime commands start fast and never load TensorFlow.
+with the exit status of :mod:`edge_genre.exit_codes` (2 for usage and input
+errors). Heavy subcommand groups (``train``) are imported only when invoked, so
+the runtime commands start fast and never load TensorFlow.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
 import math
@@ -136,7 +138,7 @@ def ensure_directory(path: Path, what: str = "output directory", create: bool = 
     return path
 
 
-_WRITE_ERRNOS = {28, 27, 122}  # ENOSPC, EFBIG, EDQUOT: the disk, not the user's input
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}  # the disk, not the user's input
 
 
 class LazyGroup(click.Group):
@@ -200,7 +202,7 @@ class LazyGroup(click.Group):
         except OSError as exc:  # an output path that cannot be written, a disk that is full
             fail(describe_os_error(exc), EXIT_OUTPUT if getattr(exc, "errno", None) in _WRITE_ERRNOS else EXIT_USAGE)
         except MemoryError:
-            fail("out of memory", EXIT_OUTPUT)
+            fail("out of memory")
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -216,7 +218,7 @@ def main() -> None:
 
     \b
     Exit status (every command):
-      0  success (also when stopped by Ctrl-C/SIGTERM or when stdout is closed)
+      0  success (also: 'listen' stopped by Ctrl-C/SIGTERM; stdout closed by its reader)
       1  partial failure: some files could not be processed, the others were
       2  usage or input error (bad option, unreadable file or model, unusable output path)
       3  audio device missing, busy or gone

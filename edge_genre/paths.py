@@ -134,6 +134,23 @@ def check_distinct_paths(inputs: Mapping[str, str | os.PathLike | None],
                                   "replaces; choose another folder")
 
 
+def check_output_dir(out: str | os.PathLike, what: str = "--out") -> Path:
+    """Refuse now, before any long work, an output folder that could not be created or written:
+    it is a file, or its nearest existing ancestor is not a writable folder."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{what} {printable(out)}: it is a file, not a folder")
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError(f"{what} {printable(out)}: cannot write in {printable(probe)}"
+                          + (" (a file)" if probe.exists() and not probe.is_dir() else " (permission denied)"))
+    return out
+
+
 @contextlib.contextmanager
 def atomic_files(out_dir: str | os.PathLike) -> Iterator[Path]:
     """Write a set of files into ``out_dir`` all or nothing.

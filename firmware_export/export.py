@@ -41,7 +41,7 @@ from edge_genre.config import FeatureConfig
 from edge_genre.dsp import FrontEnd, window_features
 from edge_genre.errors import AudioError, EdgeGenreError, ModelError
 from edge_genre.model_io import MAX_MODEL_BYTES, native_stderr_silenced, read_model_info, resolve_model_path
-from edge_genre.paths import atomic_files, check_distinct_paths, read_bytes_limited
+from edge_genre.paths import atomic_files, check_distinct_paths, check_output_dir, read_bytes_limited
 from edge_genre.streaming import hop_frames_for
 
 from . import tflm
@@ -591,6 +591,7 @@ def export_firmware(model, out_dir, *, audio=None, audio_offset: float | None = 
     names = (*OUTPUT_FILES, *C_SOURCES, "export_report.json")
     check_distinct_paths({"the input model": resolve_model_path(model), "--audio": audio},
                          {"--out": out, **{f"--out's {name}": out / name for name in names}})
+    check_output_dir(out)
 
     info, data, clf = _open_model(model)
     config = info.config

@@ -588,3 +588,10 @@ def test_descriptive_metadata_of_the_wrong_type_is_a_model_error(tmp_path, monke
     res = invoke("info", "--model", model)
     assert res.exit_code == EXIT_USAGE and len(res.stderr.strip().splitlines()) == 1, res.output
     assert "Traceback" not in res.output and res.exception is None or isinstance(res.exception, SystemExit)
+
+
+def test_export_firmware_checks_its_output_folder_before_the_work(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setattr("firmware_export.export._open_model", lambda *a: pytest.fail("the export ran"))
+    assert_one_line_error(invoke("export-firmware", "--out", blocker / "fw"), "cannot write in")

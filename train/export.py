@@ -17,7 +17,7 @@ import numpy as np
 
 from edge_genre.errors import EdgeGenreError, ModelError
 from edge_genre.model_io import FORMAT_NAME, FORMAT_VERSION, METADATA_NAME
-from edge_genre.paths import atomic_files, check_distinct_paths
+from edge_genre.paths import atomic_files, check_distinct_paths, check_output_dir
 
 from . import reports
 from .dataset import FeatureSet
@@ -200,6 +200,7 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
     outputs = {f"--out's {name}_{kind}": out_dir / f"{name}_{kind}" for kind in ("float.tflite", "int8.tflite", "export.json")}
     check_distinct_paths({f"the run's {n}": Path(run_dir) / n for n in ("model.keras", "run.json", "metrics.json")},
                          outputs)
+    check_output_dir(out_dir)
     run, fs = load_run(run_dir)
     model = load_keras_model(run_dir / "model.keras")
     train_idx = np.asarray(run["windows"]["train"], dtype=int)
