@@ -138,6 +138,32 @@ def ensure_directory(path: Path, what: str = "output directory", create: bool = 
     return path
 
 
+def _replace_surrogates(exc: UnicodeError) -> tuple[str | bytes, int]:
+    if isinstance(exc, UnicodeEncodeError):
+        n = exc.end - exc.start
+        # The UTF-8 encoder takes only ASCII text from a handler: U+FFFD as its bytes.
+        return ("\ufffd".encode("utf-8") * n if exc.encoding.replace("_", "-").lower() in ("utf-8", "utf8")
+                else "?" * n), exc.end
+    raise exc
+
+
+def printable_output() -> None:
+    """Let stdout and stderr print file names that are not valid UTF-8 (legal on Linux): their
+    undecodable bytes show as U+FFFD instead of failing with "surrogates not allowed"."""
+    import codecs
+
+    try:
+        codecs.lookup_error("edge-genre-replace")
+    except LookupError:
+        codecs.register_error("edge-genre-replace", _replace_surrogates)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if (getattr(stream, "errors", None) or "strict") in ("strict", "backslashreplace"):
+                stream.reconfigure(errors="edge-genre-replace")
+        except (AttributeError, ValueError, OSError):
+            pass
+
+
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}  # the disk, not the user's input
 
 
@@ -176,6 +202,7 @@ class LazyGroup(click.Group):
         """Run the CLI; usage errors are one line too (``edge-genre: error: ... (see '... --help')``)."""
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
+        printable_output()
         try:
             rv = super().main(*args, standalone_mode=False, **kwargs)
         except click.UsageError as exc:

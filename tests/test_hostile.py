@@ -41,9 +41,9 @@ def assert_one_line_error(result, match: str, status: int = EXIT_USAGE) -> None:
     assert match in lines[0], lines[0]
 
 
-def run_cli(*args, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
+def run_cli(*args, timeout: float = 60, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
     """The real program in a subprocess (native stderr, signals, a hang becomes a timeout)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {})}
     return subprocess.run([sys.executable, "-m", "edge_genre.cli", *map(os.fsdecode, args)], capture_output=True,
                           timeout=timeout, env=env, cwd=ROOT, **kwargs)
 
@@ -456,6 +456,13 @@ def test_file_names_that_are_not_utf8_are_classified(tmp_path, music):
     assert res.returncode == EXIT_OK and all(json.loads(line)["genre"] for line in res.stdout.splitlines())
     res = run_cli(b"listen", b"--file", name, b"--no-realtime", b"--json")
     assert res.returncode == EXIT_OK, res.stderr
+    strict = {"PYTHONIOENCODING": "utf-8:strict"}  # a UTF-8 locale's stdout, not C.UTF-8's surrogateescape
+    for args in ((b"features", name), (b"classify", name, b"--windows"), (b"listen", b"--file", name, b"--no-realtime"),
+                 (b"classify", name + b".missing")):
+        res = run_cli(*args, env=strict)
+        assert b"Traceback" not in res.stderr and b"surrogates" not in res.stderr, res.stderr
+        assert res.returncode == (EXIT_USAGE if args[-1].endswith(b".missing") else EXIT_OK), res.stderr
+        assert "caf\ufffd" in (res.stdout + res.stderr).decode("utf-8"), res.stdout
 
 
 def test_listen_loop_checks_the_file_again_when_it_changes(tmp_path, write_audio, rng):
