@@ -22,7 +22,7 @@ import numpy as np
 
 from . import __version__
 from .errors import DeviceError, EdgeGenreError, OutputWriteError
-from .exit_codes import EXIT_DEVICE, EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT, EXIT_PARTIAL, EXIT_USAGE
+from .exit_codes import EXIT_DEVICE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT, EXIT_PARTIAL, EXIT_USAGE
 from .model_io import MODEL_CHOICES
 from .paths import check_distinct_paths, printable
 
@@ -230,6 +230,13 @@ class LazyGroup(click.Group):
             fail(describe_os_error(exc), EXIT_OUTPUT if getattr(exc, "errno", None) in _WRITE_ERRNOS else EXIT_USAGE)
         except MemoryError:
             fail("out of memory")
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug: still one line, the traceback on request
+            if os.environ.get("EDGE_GENRE_DEBUG"):
+                raise
+            fail(f"internal error ({type(exc).__name__}: {str(exc)[:300]}); run again with EDGE_GENRE_DEBUG=1 "
+                 "for the traceback and report it", EXIT_INTERNAL)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -250,6 +257,7 @@ def main() -> None:
       2  usage or input error (bad option, unreadable file or model, unusable output path)
       3  audio device missing, busy or gone
       4  an output could not be written while running (disk full)
+      70  internal error (a bug: EDGE_GENRE_DEBUG=1 shows the traceback)
       130  interrupted (Ctrl-C) before the end ('listen' ends cleanly with 0 instead)
     """
 

@@ -8,6 +8,7 @@
       model or output path that cannot be used; running again will not help
 3     the audio device is missing, busy or vanished (worth retrying later)
 4     an output could not be written while running (disk full, ...)
+70    internal error: a bug, reported in one line (``EDGE_GENRE_DEBUG=1`` shows the traceback)
 130   interrupted by Ctrl-C before the end (``listen`` ends cleanly with 0)
 ====  ==========================================================================
 
@@ -20,7 +21,9 @@ EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 EXIT_DEVICE = 3
 EXIT_OUTPUT = 4
+EXIT_INTERNAL = 70  # EX_SOFTWARE
 EXIT_INTERRUPTED = 130
 
 HELP = ("Exit status: 0 success; 1 partial failure (some files failed); 2 usage or input error; "
-        "3 audio device missing or gone; 4 output could not be written (disk full); 130 interrupted.")
+        "3 audio device missing or gone; 4 output could not be written (disk full); 70 internal error; "
+        "130 interrupted.")

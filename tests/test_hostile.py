@@ -602,3 +602,15 @@ def test_export_firmware_checks_its_output_folder_before_the_work(tmp_path, monk
     blocker.write_text("x")
     monkeypatch.setattr("firmware_export.export._open_model", lambda *a: pytest.fail("the export ran"))
     assert_one_line_error(invoke("export-firmware", "--out", blocker / "fw"), "cannot write in")
+
+
+def test_an_unexpected_exception_is_one_line_with_its_own_status(monkeypatch):
+    from edge_genre.exit_codes import EXIT_INTERNAL
+
+    def boom(*a, **k):
+        raise ValueError("something nobody foresaw")
+
+    monkeypatch.setattr("edge_genre.classifier.GenreClassifier.__init__", boom)
+    assert_one_line_error(invoke("info"), "internal error (ValueError: something nobody foresaw)", EXIT_INTERNAL)
+    monkeypatch.setenv("EDGE_GENRE_DEBUG", "1")
+    assert isinstance(invoke("info").exception, ValueError)

@@ -138,7 +138,9 @@ def prepare(data_dirs: tuple[Path, ...], out: Path, kind: str, normalization: st
     if paper_json:
         ensure_writable(paper_json, "papers' JSON")
     try:
-        clips = discover_clips(list(data_dirs))[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # duplicates etc. are reported once, by prepare_features below
+            clips = discover_clips(list(data_dirs))[0]
     except DatasetError:
         clips = []  # reported by prepare_features below
     for clip in clips:  # an output over an input clip would destroy the data set
