@@ -791,13 +791,13 @@ def find_gtzan_roots(data_dir: Path) -> list[Path]:
     from train.dataset import DatasetError, genre_root
 
     try:
-        return [genre_root(data_dir)]
+        return [genre_root(data_dir, own_labels=False)]
     except DatasetError as first_error:
         roots = []
         if data_dir.is_dir():
             for sub in sorted(p for p in data_dir.iterdir() if p.is_dir()):
                 try:
-                    roots.append(genre_root(sub))
+                    roots.append(genre_root(sub, own_labels=False))
                 except DatasetError:
                     continue
         if not roots:

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
-from edge_genre.cli import ensure_writable
+from edge_genre.cli import _model_path, ensure_writable
+from edge_genre.errors import OutputError
 from edge_genre.model_io import MODEL_CHOICES
+from edge_genre.paths import check_distinct_paths
 
 from .bench import AUTO, DEFAULT_REPEAT, STAGES, format_markdown, format_text, run_benchmark, write_plot
 
@@ -34,13 +36,16 @@ from .bench import AUTO, DEFAULT_REPEAT, STAGES, format_markdown, format_text, r
 @click.option("--skip", multiple=True, type=click.Choice(STAGES), help="Leave out a part (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: benchmarks/BENCH_KEYS.md).")
 @click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write a markdown report.")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write a latency bar chart (PNG).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a latency bar chart (format from the extension: png, svg, pdf ...).")
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the JSON object (as --json prints it) to this file.")
 @click.option("--quiet", "-q", is_flag=True,
               help="No progress on stderr (by default: a line rewritten in place on a terminal, a line per stage "
                    "otherwise).")
 def bench(model: str, float_model: str | None, keras_model: Path | None, threads: int, repeat: int, warmup: int | None,
           data: Path | None, no_data: bool, max_clips: int | None, audio: Path | None, skip: tuple[str, ...],
-          as_json: bool, markdown: Path | None, plot: Path | None, quiet: bool) -> None:
+          as_json: bool, markdown: Path | None, plot: Path | None, json_out: Path | None, quiet: bool) -> None:
     """Latency, memory, size, cold start and accuracy of the int8 model against float TFLite,
     Keras and a TensorFlow + librosa pipeline, with the targets beside the figures.
 
@@ -49,9 +54,14 @@ def bench(model: str, float_model: str | None, keras_model: Path | None, threads
     packages are missing. Timings are medians of many repetitions: run on a quiet machine.
     """
     # Check the report paths first: a benchmark takes minutes, a bad path must not throw that away.
-    for path, what in ((markdown, "markdown report"), (plot, "plot")):
+    inputs = {"the model under test": _model_path(model), "--audio": audio, "--keras-model": keras_model,
+              "--float-model": _model_path(float_model) if float_model not in (None, "auto") else None}
+    check_distinct_paths(inputs, {"--markdown": markdown, "--plot": plot, "--json-out": json_out})
+    for path, what in ((markdown, "markdown report"), (plot, "plot"), (json_out, "JSON report")):
         if path is not None:
             ensure_writable(path, what)
+    if plot is not None:
+        check_plot_format(plot)
     result = run_benchmark(
         model, float_model=float_model or AUTO, keras_model=keras_model, threads=threads, repeat=repeat,
         warmup=warmup, data=None if no_data else (data if data is not None else AUTO), max_clips=max_clips,
@@ -64,10 +74,35 @@ def bench(model: str, float_model: str | None, keras_model: Path | None, threads
         if message:
             result["notes"].append(message)
             click.echo(f"edge-genre bench: {message}", err=True)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=2) + "\n")
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
         click.echo(format_text(result))
-        for path, what in ((markdown, "markdown report"), (plot, "plot")):
+        for path, what in ((markdown, "markdown report"), (plot, "plot"), (json_out, "JSON report")):
             if path is not None and path.exists():
                 click.echo(f"{what} written to {path}")
+
+
+# What matplotlib's savefig writes when matplotlib cannot be asked (it is optional).
+PLOT_FORMATS = ("eps", "jpeg", "jpg", "pdf", "pgf", "png", "ps", "raw", "rgba", "svg", "svgz", "tif", "tiff", "webp")
+
+
+def plot_formats() -> tuple[str, ...]:
+    """File extensions savefig can write here (matplotlib's own list when it is installed)."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        return tuple(sorted(FigureCanvasBase.get_supported_filetypes()))
+    except ImportError:
+        return PLOT_FORMATS
+
+
+def check_plot_format(path: Path) -> None:
+    """Refuse, before any work, a --plot path whose extension matplotlib cannot write."""
+    ext = path.suffix.lower().lstrip(".")
+    formats = plot_formats()
+    if ext not in formats:
+        raise OutputError(f"--plot {path}: unknown image format {ext or '(no extension)'!r}; "
+                          f"use one of {', '.join(formats)}")

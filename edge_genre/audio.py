@@ -7,16 +7,16 @@ to [-1, 1)), mean downmix, soxr "HQ" resampling.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 
+from .config import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from .dsp import all_finite
 from .errors import AudioError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".au", ".snd", ".aiff", ".aif", ".mp3")
-MIN_SAMPLE_RATE = 4000
-MAX_SAMPLE_RATE = 384000
 STDIN = "-"  # the path that means "standard input" (a WAV/FLAC/... stream, or raw PCM with RawFormat)
 # Raw PCM sample formats, named as arecord -f names them -> (libsndfile subtype, endianness).
 RAW_FORMATS = {
@@ -26,6 +26,8 @@ RAW_FORMATS = {
     "U8": ("PCM_U8", "FILE"), "S8": ("PCM_S8", "FILE"),
     "FLOAT_LE": ("FLOAT", "LITTLE"), "FLOAT_BE": ("FLOAT", "BIG"),
 }
+__all__ = ["MAX_SAMPLE_RATE", "MIN_SAMPLE_RATE", "RAW_FORMATS", "RawFormat", "STDIN", "find_audio_files", "is_stdin",
+           "load_audio", "read_stdin"]
 
 
 def check_sample_rate(sr: int, *, what: str = "sample rate") -> int:
@@ -136,91 +138,290 @@ def read_stdin(sr: int = 22050, raw: RawFormat | None = None) -> np.ndarray:
     return resample(to_mono(y), native_sr, sr)
 
 
+BLOCK_FRAMES = 1 << 16  # native frames decoded at a time: memory does not grow with the file's length
+
+
+def open_audio(path: str | os.PathLike):
+    """Open ``path`` with libsndfile after the checks every reader shares.
+
+    Refused without blocking: anything but a regular file (a FIFO would block, a device never
+    ends), an empty file. Then a container whose header declares more audio than the file holds
+    (:func:`check_container_complete`). libsndfile reads the checked file descriptor, so names of
+    any length or encoding (not UTF-8 is legal on Linux) work. Returns the open
+    ``soundfile.SoundFile`` (it closes the descriptor).
+    """
+    import soundfile as sf
+
+    from .paths import open_regular_file
+
+    path = Path(path)
+    fd = open_regular_file(path, AudioError, "audio file")
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            raise AudioError(f"{path}: file is empty")
+        with open(fd, "rb", closefd=False) as head:
+            check_container_complete(path, head, size)
+        os.lseek(fd, 0, os.SEEK_SET)
+        # libsndfile owns (and closes, also when opening fails) a duplicate of the checked descriptor.
+        with _quiet():
+            f = sf.SoundFile(os.dup(fd), closefd=True)
+        try:
+            check_header_log(path, f)
+        except AudioError:
+            f.close()
+            raise
+        return f
+    except AudioError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+        raise AudioError(f"{path}: cannot decode audio ({_reason(exc)})") from None
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+
+
+_LOG_TRUNCATED = re.compile(r"truncated|file length|should be (\d+)", re.IGNORECASE)
+_LOG_FRAMES = re.compile(r"^\s*Frames\s*:\s*(\d+)\s*$", re.MULTILINE)
+_LOG_MATRIX = re.compile(r"Rows\s*:\s*(\d+)\s+Cols\s*:\s*(\d+)")
+
+
+def check_header_log(path: str | os.PathLike, f) -> None:
+    """Raise if libsndfile's own account of the header (``SoundFile.extra_info``) says the file is
+    cut short: a "truncated" note (MAT4, VOC ...), a data chunk that "should be" smaller than
+    declared, or a declared frame count (AVR, MPC2K, AIFF, MAT5 matrices) above what the file holds.
+    Containers whose header declares no length (IRCAM, PAF, PVF, OGG) cannot be checked."""
+    try:
+        log = f.extra_info or ""
+    except Exception:  # noqa: BLE001 - the log is advisory
+        return
+    for match in _LOG_TRUNCATED.finditer(log):
+        line = log[log.rfind("\n", 0, match.start()) + 1 : log.find("\n", match.end()) % (len(log) + 1)]
+        if match.group(1) is not None:  # "data : 529200 (should be 352785)": only audio chunks count
+            declared = re.match(r"\s*(data|SSND)\s*:\s*(\d+)", line)
+            if not declared or int(match.group(1)) >= int(declared.group(2)):
+                continue
+        raise AudioError(f"{path}: truncated (libsndfile: {' '.join(line.split()).strip('* ')})")
+    declared = [int(n) for n in _LOG_FRAMES.findall(log)]
+    matrices = _LOG_MATRIX.findall(log)
+    if matrices:  # MATLAB files: the last matrix holds the audio, channels x frames (or frames x channels)
+        rows, cols = map(int, matrices[-1])
+        if min(rows, cols) == f.channels:
+            declared.append(max(rows, cols))
+    if declared and max(declared) > f.frames:
+        raise AudioError(f"{path}: truncated (header declares {max(declared)} frames, the file holds {f.frames})")
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).split(":")[-1].strip() or "unreadable"
+
+
+def _quiet():
+    """Native decoders (libmpg123) print warnings on fd 2: keep them out of the one-line errors."""
+    from .model_io import native_stderr_silenced
+
+    return native_stderr_silenced()
+
+
+def check_frames_read(path: str | os.PathLike, declared: int, read: int) -> None:
+    """Raise if fewer frames could be decoded than the file's header declares (a cut-off file)."""
+    if 0 < declared < 2**62 and read < declared:
+        raise AudioError(f"{path}: truncated (header declares {declared} frames, {read} could be read)")
+
+
+def read_blocks(f, path: str | os.PathLike, block_frames: int = BLOCK_FRAMES):
+    """``(frames, channels)`` float32 blocks of the open file ``f`` until its end, then checks that
+    the header's frame count was reached. Decoding errors are :class:`AudioError`."""
+    import soundfile as sf
+
+    declared, read = f.frames, 0
+    while True:
+        try:
+            with _quiet():
+                block = f.read(block_frames, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+            raise AudioError(f"{path}: cannot decode audio ({_reason(exc)})") from None
+        if block.shape[0] == 0:
+            break
+        read += block.shape[0]
+        yield block
+    check_frames_read(path, declared, read)
+
+
+def iter_audio(path: str | os.PathLike, sr: int = 22050, block_frames: int = BLOCK_FRAMES):
+    """Decode ``path`` block by block as mono float32 at ``sr`` Hz.
+
+    The concatenated blocks equal :func:`load_audio` sample for sample (mean downmix, streaming
+    soxr HQ resampling, length ``ceil(frames * sr / native rate)``), in memory that does not
+    grow with the file's length. Errors (:class:`AudioError`) may come after some blocks.
+    """
+    path = Path(path)
+    check_sample_rate(sr, what="target sample rate")
+    with open_audio(path) as f:
+        native_sr = f.samplerate
+        check_sample_rate(native_sr, what=f"sample rate of {path}")
+        resampler = None
+        if native_sr != sr:
+            import soxr
+
+            resampler = soxr.ResampleStream(native_sr, sr, 1, dtype="float32", quality="HQ")
+        frames = emitted = 0
+        # Blocks of at most BLOCK_FRAMES * 2 samples whatever the channel count (libsndfile allows 1024).
+        block_frames = max(1, min(block_frames, BLOCK_FRAMES * 2 // max(1, f.channels)))
+        for block in read_blocks(f, path, block_frames):
+            if not all_finite(block):
+                raise AudioError(f"{path}: contains NaN or infinite samples")
+            frames += block.shape[0]
+            mono = to_mono(block)
+            if resampler is not None:
+                mono = resampler.resample_chunk(mono, last=False)
+            if mono.size:
+                emitted += mono.size
+                yield mono
+        if frames == 0:
+            raise AudioError(f"{path}: contains no audio samples")
+        if resampler is not None:
+            # librosa fixes the length to ceil(n * ratio): the same here, so both agree sample for sample.
+            n_out = int(np.ceil(frames * sr / native_sr))
+            tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+            tail = tail[: max(0, n_out - emitted)]
+            emitted += tail.size
+            if emitted < n_out:
+                tail = np.concatenate([tail, np.zeros(n_out - emitted, dtype=np.float32)])
+            if tail.size:
+                yield tail
+            # (emitted can only exceed n_out by what soxr delays, which the flush above trims)
+
+
 def load_audio(path: str | os.PathLike, sr: int = 22050) -> np.ndarray:
     """Read an audio file as mono float32 at ``sr`` Hz.
 
     Parameters
     ----------
     path : str or PathLike
-        WAV, FLAC, OGG, AU/SND, AIFF (and MP3 where libsndfile supports it).
+        WAV, FLAC, OGG, AU/SND, AIFF, W64, RF64 (and MP3 where libsndfile supports it).
     sr : int
         Target sample rate; the file is resampled with soxr if it differs.
 
     Raises
     ------
     AudioError
-        Missing, unreadable, empty, truncated or non-finite audio, or an unsupported rate.
+        Not a regular file, unreadable, empty, truncated or non-finite audio, or an unsupported rate.
     """
-    import soundfile as sf
+    blocks = list(iter_audio(path, sr))
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
+
+_W64_RIFF = b"riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb\x04\xc1\x00\x00"
+_W64_DATA = b"data\xf3\xac\xd3\x11\x8c\xd1\x00\xc0\x4f\x8e\xdb\x8a"
+
+
+def _declared_audio_bytes(f, size: int) -> tuple[int, int, str] | None:
+    """``(declared, present, container)`` byte counts of the audio data of a RIFF/WAVE, RF64/BW64,
+    Wave64, AIFF/AIFF-C, NIST SPHERE or AU file (``f`` open at 0); ``None`` for other formats or
+    when the header declares no length (streams written without seeking)."""
+    head = f.read(16)
+    if len(head) >= 12 and head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
+        ds64 = None
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            cid, clen = chunk[:4], int.from_bytes(chunk[4:8], "little")
+            if cid == b"ds64":
+                ds64 = int.from_bytes(f.read(16)[8:16], "little")  # riff size, then data size
+            if cid == b"data":
+                if clen == 0xFFFFFFFF:
+                    clen = ds64 if head[:4] != b"RIFF" and ds64 else 0
+                return (clen, size - pos - 8, "WAV" if head[:4] == b"RIFF" else head[:4].decode()) if clen else None
+            pos += 8 + clen + (clen & 1)
+        return None
+    if head[:16] == _W64_RIFF:
+        pos = 40  # riff GUID, size, wave GUID
+        while pos + 24 <= size:
+            f.seek(pos)
+            chunk = f.read(24)
+            clen = int.from_bytes(chunk[16:24], "little")  # includes the 24-byte header
+            if chunk[:16] == _W64_DATA:
+                return (clen - 24, size - pos - 24, "W64") if clen > 24 else None
+            if clen < 24:
+                return None
+            pos += (clen + 7) // 8 * 8
+        return None
+    if len(head) >= 12 and head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk = f.read(8)
+            cid, clen = chunk[:4], int.from_bytes(chunk[4:8], "big")
+            if cid == b"SSND":
+                return (clen, size - pos - 8, "AIFF") if clen else None
+            pos += 8 + clen + (clen & 1)
+        return None
+    if head[:8] == b"NIST_1A\n":
+        f.seek(0)
+        header = f.read(4096).split(b"end_head", 1)[0].decode("ascii", "replace").split("\n")
+        fields = {}
+        for line in header[2:]:
+            parts = line.split()
+            if len(parts) == 3 and parts[1][:2] in ("-i", "-s") and parts[2].isdigit():
+                fields[parts[0]] = int(parts[2])
+        try:
+            header_bytes = int(header[1])
+            declared = fields["sample_count"] * fields.get("channel_count", 1) * fields["sample_n_bytes"]
+        except (IndexError, KeyError, ValueError):
+            return None
+        return (declared, size - header_bytes, "NIST") if declared else None
+    if len(head) >= 12 and head[:4] == b".snd":
+        offset, length = int.from_bytes(head[4:8], "big"), int.from_bytes(head[8:12], "big")
+        return None if length == 0xFFFFFFFF or not length else (length, size - offset, "AU")
+    return None
+
+
+def check_container_complete(path: str | os.PathLike, f=None, size: int | None = None) -> None:
+    """Raise if a container's audio data is shorter than its header declares.
+
+    libsndfile silently reads what is there (for WAV, RF64, W64, AIFF, NIST and AU alike), which would
+    classify a cut-off download as if it were whole. ``f`` (binary, seekable) and ``size`` read an
+    already open file instead of ``path``. A file that cannot be read is an :class:`AudioError` too.
+    """
     path = Path(path)
-    check_sample_rate(sr, what="target sample rate")
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a directory, not an audio file")
     try:
-        if path.stat().st_size == 0:
-            raise AudioError(f"{path}: file is empty")
-    except OSError as exc:
-        raise AudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    check_wav_complete(path)
-    try:
-        with sf.SoundFile(str(path)) as f:
-            native_sr, declared = f.samplerate, f.frames
-            y = f.read(dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        reason = str(exc).split(":")[-1].strip() or "unreadable"
-        raise AudioError(f"{path}: cannot decode audio ({reason})") from None
-    if y.shape[0] == 0:
-        raise AudioError(f"{path}: contains no audio samples")
-    if 0 < declared < 2**62 and y.shape[0] < declared:
-        raise AudioError(f"{path}: truncated (header declares {declared} frames, {y.shape[0]} could be read)")
-    if not all_finite(y):
-        raise AudioError(f"{path}: contains NaN or infinite samples")
-    check_sample_rate(native_sr, what=f"sample rate of {path}")
-    return resample(to_mono(y), native_sr, sr)
-
-
-def check_wav_complete(path: Path) -> None:
-    """Raise if a RIFF/WAVE file's data chunk is shorter than its header declares.
-
-    libsndfile silently reads what is there, which would hide a cut-off download. A file that
-    cannot be read at all is an :class:`AudioError` too.
-    """
-    try:
-        with open(path, "rb") as f:
-            head = f.read(12)
-            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-                return
+        if f is None:
             size = path.stat().st_size
-            pos = 12
-            while pos + 8 <= size:
-                f.seek(pos)
-                chunk = f.read(8)
-                chunk_id, chunk_len = chunk[:4], int.from_bytes(chunk[4:8], "little")
-                if chunk_id == b"data":
-                    available = size - pos - 8
-                    if chunk_len not in (0, 0xFFFFFFFF) and available < chunk_len:
-                        raise AudioError(
-                            f"{path}: truncated WAV file (data chunk declares {chunk_len} bytes, {available} present)"
-                        )
-                    return
-                pos += 8 + chunk_len + (chunk_len & 1)
+            with open(path, "rb") as fh:
+                found = _declared_audio_bytes(fh, size)
+        else:
+            f.seek(0)
+            found = _declared_audio_bytes(f, size if size is not None else os.fstat(f.fileno()).st_size)
     except OSError as exc:
         raise AudioError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if found is not None:
+        declared, present, container = found
+        if present < declared:
+            raise AudioError(f"{path}: truncated {container} file (audio data declared {declared} bytes, "
+                             f"{max(present, 0)} present)")
+
+
+check_wav_complete = check_container_complete  # the former name (RIFF/WAVE only)
 
 
 def find_audio_files(paths: list[str | os.PathLike]) -> list[Path]:
-    """Expand files and directories (recursively) into a sorted list of audio files.
+    """Expand files and directories (searched at any depth) into a sorted list of audio files.
 
     Files given explicitly are kept whatever their extension; directories
-    contribute files with a known audio extension.
+    contribute regular files with a known audio extension (symbolic links to
+    folders are not followed, so a link cycle cannot loop).
     """
+    from .paths import walk_files
+
     found: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found.extend(sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in AUDIO_EXTENSIONS))
+            found.extend(sorted(q for q in walk_files(p) if q.suffix.lower() in AUDIO_EXTENSIONS))
         else:
             found.append(p)
     return found

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .audio import RawFormat, check_sample_rate, check_wav_complete, open_stdin
+from .audio import RawFormat, check_sample_rate, open_audio, open_stdin, read_blocks
 from .errors import AudioError, DeviceError
 
 HEARTBEAT_SECONDS = 0.1  # a live source yields at least this often (empty blocks while idle)
@@ -150,8 +150,6 @@ class FileSource(AudioSource):
 
     def __init__(self, paths: str | os.PathLike | list, realtime: bool = True, loop: int = 1,
                  block_frames: int = 1024) -> None:
-        import soundfile as sf
-
         self.paths = [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]
         if not self.paths:
             raise AudioError("no audio files given")
@@ -162,17 +160,7 @@ class FileSource(AudioSource):
         self.realtime, self.loop, self.block_frames = bool(realtime), int(loop), int(block_frames)
         formats = set()
         for path in self.paths:
-            if not path.is_file():
-                raise AudioError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
-            check_wav_complete(path)  # libsndfile would silently play what is left of a cut-off WAV
-            try:
-                info = sf.info(str(path))
-            except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-                reason = str(exc).split(":")[-1].strip() or "unreadable"
-                raise AudioError(f"{path}: cannot decode audio ({reason})") from None
-            if info.frames == 0:
-                raise AudioError(f"{path}: contains no audio samples")
-            formats.add((info.samplerate, info.channels))
+            formats.add(self._probe(path))
         if len(formats) > 1:
             raise AudioError(f"the files differ in sample rate or channel count: {sorted(formats)}")
         rate, self.channels = formats.pop()
@@ -182,28 +170,30 @@ class FileSource(AudioSource):
         self.frames_read = 0
         self._position: tuple[str, float] | None = None
 
+    @staticmethod
+    def _probe(path: Path) -> tuple[int, int]:
+        """(rate, channels) of ``path`` after the loader's checks (regular file, not empty, not cut off)."""
+        with open_audio(path) as f:
+            if f.frames == 0:
+                raise AudioError(f"{path}: contains no audio samples")
+            return f.samplerate, f.channels
+
     def position(self) -> tuple[str, float] | None:
         return self._position
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
-        import soundfile as sf
-
         t0 = time.monotonic()
         play = 0
         while self.loop == 0 or play < self.loop:
             for path in self.paths:
-                try:
-                    f = sf.SoundFile(str(path))
-                except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-                    raise AudioError(f"{path}: cannot decode audio ({exc})") from None
+                # The file may have been replaced since the previous play: the same checks again,
+                # and the stream's format may not change under the pipeline.
+                f = open_audio(path)
                 with f:
-                    while True:
-                        try:
-                            block = f.read(self.block_frames, dtype="float32", always_2d=True)
-                        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-                            raise AudioError(f"{path}: cannot decode audio ({exc})") from None
-                        if block.shape[0] == 0:
-                            break
+                    if (f.samplerate, f.channels) != (self.sample_rate, self.channels):
+                        raise AudioError(f"{path}: changed to {f.samplerate} Hz, {f.channels} ch while playing "
+                                         f"(the stream is {self.sample_rate} Hz, {self.channels} ch)")
+                    for block in read_blocks(f, path, self.block_frames):
                         self._position = (str(path), f.tell() / self.sample_rate)
                         self.frames_read += block.shape[0]
                         if self.realtime:

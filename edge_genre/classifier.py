@@ -28,14 +28,21 @@ from .music_detector import NOT_MUSIC, MusicDetector
 from .streaming import hop_frames_for
 
 SILENCE = "silence"
-RESERVED_OUTCOMES = (SILENCE, NOT_MUSIC, "uncertain")  # never a model's label
-SILENCE_DBFS = -60.0  # windows whose RMS is below this (dB re full scale) are reported as silence
+SILENCE_DBFS = -60.0  # windows whose RMS (DC removed) is below this (dB re full scale) are silence
 MIN_CLIP_SECONDS = 1.0  # shorter clips are rejected; clips of 1 s up to one window are zero-padded
 
 
 def rms_dbfs(y: np.ndarray) -> float:
-    """RMS level of ``y`` in dB relative to a full-scale (1.0) signal; -inf for digital silence."""
-    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+    """RMS level of ``y`` with its DC offset removed, in dB relative to a full-scale (1.0) signal;
+    -inf for a constant signal.
+
+    A cheap microphone's DC offset in a quiet room is not sound: the silence gate measures what
+    varies (the variance), so an offset alone never passes it.
+    """
+    y = np.asarray(y)
+    if y.size == 0:
+        return float("-inf")
+    rms = float(np.sqrt(np.var(y, dtype=np.float64)))
     return 20.0 * np.log10(rms) if rms > 0 else float("-inf")
 
 
@@ -146,9 +153,6 @@ class GenreClassifier:
         self.path = self.info.path
         self.labels = self.info.labels
         self.config: FeatureConfig = self.info.config
-        reserved = sorted(set(self.labels) & set(RESERVED_OUTCOMES))
-        if reserved:
-            raise ModelError(f"{self.path}: labels {reserved} are reserved for outcomes of the classifier")
         try:
             self.calibration = Calibration.from_metadata(self.info.extra.get("calibration"))
             self.music_detector = MusicDetector.from_metadata(self.info.extra.get("music_detector"),

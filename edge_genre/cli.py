@@ -1,15 +1,18 @@
 """The ``edge-genre`` command line: a thin shell over the library API.
 
 Errors the user can cause are printed as one line (``edge-genre: error: ...``)
-with exit status 2. Heavy subcommand groups (``train``) are imported only when
-invoked, so the runtime commands start fast and never load TensorFlow.
+with the exit status of :mod:`edge_genre.exit_codes` (2 for usage and input
+errors). Heavy subcommand groups (``train``) are imported only when invoked, so
+the runtime commands start fast and never load TensorFlow.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -20,12 +23,12 @@ import numpy as np
 from . import __version__
 from .audio import RAW_FORMATS
 from .cli_options import music_threshold_option
-from .errors import EdgeGenreError
+from .errors import DeviceError, EdgeGenreError, OutputWriteError
+from .exit_codes import EXIT_DEVICE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT, EXIT_PARTIAL, EXIT_USAGE
 from .model_io import MODEL_CHOICES
+from .paths import check_distinct_paths, printable
 
 RAW_FORMAT_NAMES = tuple(RAW_FORMATS)
-
-EXIT_USAGE = 2
 
 # name -> (module, attribute, one-line help) for commands loaded on demand.
 LAZY_COMMANDS = {
@@ -36,10 +39,24 @@ LAZY_COMMANDS = {
 }
 
 
-def fail(message: str) -> NoReturn:
-    """Print a one-line error and exit with status 2."""
-    click.echo(f"edge-genre: error: {message}", err=True)
-    sys.exit(EXIT_USAGE)
+def fail(message: str, status: int = EXIT_USAGE) -> NoReturn:
+    """Print a one-line error (printable even for file names that are not UTF-8) and exit with ``status``."""
+    line = " ".join(printable(message).splitlines())
+    try:
+        click.echo(f"edge-genre: error: {line}", err=True)
+    except OSError:  # stderr itself is gone: the status still tells
+        pass
+    sys.exit(status)
+
+
+def stdout_closed() -> NoReturn:
+    """The reader of stdout went away (``| head -1``): end quietly, like ``listen`` does."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # keep Python from complaining when it flushes at exit
+    except (OSError, ValueError):
+        pass
+    sys.exit(EXIT_OK)
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -106,7 +123,7 @@ def write_npy_atomically(out: Path, array: np.ndarray) -> None:
         os.replace(tmp, out)
         tmp = None
     except OSError as exc:
-        fail(f"cannot write {out}: {exc.strerror or exc}")
+        fail(f"cannot write {out}: {exc.strerror or exc}", EXIT_OUTPUT if exc.errno in _WRITE_ERRNOS else EXIT_USAGE)
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
@@ -159,6 +176,35 @@ def _command_words() -> str:
     return " ".join(words)
 
 
+def _replace_surrogates(exc: UnicodeError) -> tuple[str | bytes, int]:
+    if isinstance(exc, UnicodeEncodeError):
+        n = exc.end - exc.start
+        # The UTF-8 encoder takes only ASCII text from a handler: U+FFFD as its bytes.
+        return ("\ufffd".encode("utf-8") * n if exc.encoding.replace("_", "-").lower() in ("utf-8", "utf8")
+                else "?" * n), exc.end
+    raise exc
+
+
+def printable_output() -> None:
+    """Let stdout and stderr print file names that are not valid UTF-8 (legal on Linux): their
+    undecodable bytes show as U+FFFD instead of failing with "surrogates not allowed"."""
+    import codecs
+
+    try:
+        codecs.lookup_error("edge-genre-replace")
+    except LookupError:
+        codecs.register_error("edge-genre-replace", _replace_surrogates)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if (getattr(stream, "errors", None) or "strict") in ("strict", "backslashreplace"):
+                stream.reconfigure(errors="edge-genre-replace")
+        except (AttributeError, ValueError, OSError):
+            pass
+
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}  # the disk, not the user's input
+
+
 class LazyGroup(click.Group):
     """A click group whose heavy subcommands are imported on first use."""
 
@@ -190,9 +236,32 @@ class LazyGroup(click.Group):
             self.add_command(getattr(module, attr), name)
         return super().get_command(ctx, name)
 
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        """Run the CLI; usage errors are one line too (``edge-genre: error: ... (see '... --help')``)."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        printable_output()
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            fail(f"{exc.format_message()}{hint}", EXIT_USAGE)
+        except click.ClickException as exc:
+            fail(exc.format_message(), exc.exit_code)
+        except click.exceptions.Abort:  # Ctrl-C outside 'listen' (which ends cleanly by itself)
+            click.echo("edge-genre: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(rv if isinstance(rv, int) else EXIT_OK)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            stdout_closed()
+        except DeviceError as exc:
+            fail(str(exc), EXIT_DEVICE)
+        except OutputWriteError as exc:
+            fail(str(exc), EXIT_OUTPUT)
         except ModuleNotFoundError as exc:
             hint = missing_extra(exc.name)
             if hint is None:
@@ -201,7 +270,16 @@ class LazyGroup(click.Group):
         except EdgeGenreError as exc:
             fail(str(exc))
         except OSError as exc:  # an output path that cannot be written, a disk that is full
-            fail(describe_os_error(exc))
+            fail(describe_os_error(exc), EXIT_OUTPUT if getattr(exc, "errno", None) in _WRITE_ERRNOS else EXIT_USAGE)
+        except MemoryError:
+            fail("out of memory")
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug: still one line, the traceback on request
+            if os.environ.get("EDGE_GENRE_DEBUG"):
+                raise
+            fail(f"internal error ({type(exc).__name__}: {str(exc)[:300]}); run again with EDGE_GENRE_DEBUG=1 "
+                 "for the traceback and report it", EXIT_INTERNAL)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -214,6 +292,16 @@ def main() -> None:
       edge-genre classify song.wav            genre of a file with the shipped int8 model
       edge-genre listen                       live genre from the default microphone
       edge-genre info                         what the shipped model is and expects
+
+    \b
+    Exit status (every command):
+      0  success (also: 'listen' stopped by Ctrl-C/SIGTERM; stdout closed by its reader)
+      1  partial failure: some files could not be processed, the others were
+      2  usage or input error (bad option, unreadable file or model, unusable output path)
+      3  audio device missing, busy or gone
+      4  an output could not be written while running (disk full)
+      70  internal error (a bug: EDGE_GENRE_DEBUG=1 shows the traceback)
+      130  interrupted (Ctrl-C) before the end ('listen' ends cleanly with 0 instead)
     """
 
 
@@ -249,8 +337,9 @@ def features(path: Path, kind: str | None, model: str | None, out: Path | None, 
 
     if model is not None and kind is not None:
         fail("--kind and --model exclude each other: a model brings its own front end")
-    if out is not None and out.exists() and path.exists() and out.resolve() == path.resolve():
-        fail(f"--out {out} is the input audio file: choose another path")
+    check_distinct_paths({"the input audio file": path, "the model": _model_path(model)}, {"--out": out})
+    if out is not None and not (out.exists() and not out.is_file()):  # a device (/dev/stdout) is written into
+        ensure_writable(out, "feature file")
     if model is not None:
         from .classifier import window_starts
         from .model_io import read_model_info
@@ -320,15 +409,18 @@ def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, wind
     detector; see --music-threshold). Clips shorter than 3 s are zero-padded
     (under 1 s they are rejected).
     A file that cannot be read is reported and skipped; the exit status is
-    then 1 after the other files have been classified.
+    then 1 after the other files have been classified (2 when none could be).
+    Files are decoded and classified block by block: memory does not grow
+    with a file's length.
 
     \b
     PATH - reads standard input to its end: a sound file stream
       (sox song.flac -t wav - | edge-genre classify -), or headerless PCM
       with --raw S16_LE --samplerate 48000 --channels 2.
     """
-    from .audio import RawFormat, find_audio_files, is_stdin, load_audio, read_stdin
+    from .audio import RawFormat, find_audio_files, is_stdin, open_audio, read_stdin
     from .classifier import NOT_MUSIC, SILENCE, GenreClassifier
+    from .clipstream import classify_file
 
     stdin_count = sum(is_stdin(p) for p in paths)
     if stdin_count > 1:
@@ -347,17 +439,19 @@ def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, wind
     for path in files:
         try:
             if is_stdin(path):
-                y = read_stdin(clf.config.sample_rate, raw)
+                result = clf.classify(read_stdin(clf.config.sample_rate, raw), clf.config.sample_rate, hop_seconds=hop)
             else:
-                _warn_bandwidth(path, clf.config, warned_rates)
-                y = load_audio(path, sr=clf.config.sample_rate)
-            result = clf.classify(y, clf.config.sample_rate, hop_seconds=hop)
+                with open_audio(path) as f:  # the loader's checks first: a FIFO or device is never opened
+                    _warn_bandwidth(f, path, clf.config, warned_rates)
+                result = classify_file(clf, path, hop_seconds=hop)
         except EdgeGenreError as exc:
             failures += 1
             message = str(exc)
-            click.echo(f"edge-genre: error: {message if message.startswith(str(path)) or is_stdin(path) else f'{path}: {message}'}", err=True)
+            shown = message if message.startswith(str(path)) or is_stdin(path) else f"{path}: {message}"
+            click.echo(f"edge-genre: error: {printable(shown)}", err=True)
             continue
         if as_json:
+            # JSON escapes the undecodable bytes of a file name (\udcXX); the text lines show U+FFFD.
             click.echo(json.dumps({"file": "-" if is_stdin(path) else str(path), **result.to_dict(windows=True)}))
             continue
         if result.genre == SILENCE:
@@ -366,28 +460,36 @@ def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, wind
             ranked = f"{NOT_MUSIC} (music score {result.music_score:.2f})"
         else:
             ranked = ", ".join(f"{g} {p:.0%}" for g, p in result.top_k(top_k))
-        click.echo(f"{path}: {ranked}")
+        click.echo(f"{printable(path)}: {ranked}")
         if windows:
             for w in result.windows:
                 extra = "" if w.silent or w.not_music else f" {w.confidence:.0%}"
                 click.echo(f"  {w.start_s:7.2f} s  {w.genre}{extra}")
     if failures:
-        click.echo(f"edge-genre: {failures} of {len(files)} files could not be classified", err=True)
-        sys.exit(1)
+        if len(files) > 1:  # one file: its error line says it all
+            click.echo(f"edge-genre: {failures} of {len(files)} files could not be classified", err=True)
+        sys.exit(EXIT_USAGE if failures == len(files) else EXIT_PARTIAL)
 
 
-def _warn_bandwidth(path, config, warned_rates: set[int]) -> None:
-    """Warn (once per sample rate, on stderr) when a file's rate is too low for the model's band."""
-    import soundfile as sf
+def _model_path(model: str | None) -> Path | None:
+    """The file behind ``--model`` when it names one (for the output-is-an-input check), else None."""
+    if model is None:
+        return None
+    from .model_io import resolve_model_path
 
     try:
-        rate = int(sf.info(str(path)).samplerate)
-    except Exception:  # noqa: BLE001 - unreadable files are reported by load_audio
-        return
+        return resolve_model_path(model)
+    except EdgeGenreError:
+        return None  # reported when the model is loaded
+
+
+def _warn_bandwidth(f, path, config, warned_rates: set[int]) -> None:
+    """Warn (once per sample rate, on stderr) when a file's rate is too low for the model's band."""
+    rate = int(f.samplerate)
     message = config.bandwidth_warning(rate)
     if message and rate not in warned_rates:
         warned_rates.add(rate)
-        click.echo(f"edge-genre: warning: {path}: {message}", err=True)
+        click.echo(f"edge-genre: warning: {printable(path)}: {message}", err=True)
 
 
 @main.command()

@@ -22,6 +22,16 @@ MUSICNN_OFFSET = 10000.0  # musicnn's compression: log10(1 + 10000 * mel power)
 MUSICNN_LEVEL_DB = -5.0
 NORMALIZATIONS = ("none", "window", "level")
 SCHEMA_VERSION = 1
+# Ranges a real front end can have. A model's metadata is untrusted input: every size in it
+# becomes an allocation in 'classify' and 'listen', so it is bounded here, once, for every command.
+MIN_SAMPLE_RATE = 4000  # the audio loader's range (edge_genre.audio re-exports these)
+MAX_SAMPLE_RATE = 384000
+MAX_N_FFT = 16384
+MAX_OVERLAP = 32  # n_fft / hop_length: the streaming path keeps that many zero-padded edge frames
+MAX_N_MELS = 512
+MAX_WINDOW_SECONDS = 60.0
+MAX_WINDOW_SAMPLES = 1 << 20  # 47 s at 22.05 kHz, 10.9 s at 96 kHz
+MAX_FRAMES = 10000  # frames per window (1 + window / hop)
 
 
 @dataclass(frozen=True)
@@ -81,8 +91,16 @@ class FeatureConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise bad(f"{name} must be a positive integer, got {value!r}")
+        if not MIN_SAMPLE_RATE <= self.sample_rate <= MAX_SAMPLE_RATE:
+            raise bad(f"sample_rate must be from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz, got {self.sample_rate}")
+        if self.n_fft > MAX_N_FFT:
+            raise bad(f"n_fft must be at most {MAX_N_FFT}, got {self.n_fft}")
+        if self.n_mels > MAX_N_MELS:
+            raise bad(f"n_mels must be at most {MAX_N_MELS}, got {self.n_mels}")
         if self.hop_length > self.n_fft:
             raise bad(f"hop_length ({self.hop_length}) must not exceed n_fft ({self.n_fft})")
+        if self.n_fft > MAX_OVERLAP * self.hop_length:
+            raise bad(f"n_fft ({self.n_fft}) may be at most {MAX_OVERLAP} hops (hop_length {self.hop_length})")
         if self.n_mfcc > self.n_mels:
             raise bad(f"n_mfcc ({self.n_mfcc}) must not exceed n_mels ({self.n_mels})")
         for name in ("fmin", "fmax", "top_db", "window_seconds"):
@@ -95,8 +113,14 @@ class FeatureConfig:
             raise bad(f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={self.fmax}")
         if self.top_db is not None and self.top_db <= 0:
             raise bad(f"top_db must be positive or None, got {self.top_db}")
-        if not self.window_seconds > 0 or self.window_samples < 1:
-            raise bad(f"window_seconds must be positive, got {self.window_seconds}")
+        if not 0 < self.window_seconds <= MAX_WINDOW_SECONDS or self.window_samples < 1:
+            raise bad(f"window_seconds must be more than 0 and at most {MAX_WINDOW_SECONDS:g}, got {self.window_seconds}")
+        if self.window_samples > MAX_WINDOW_SAMPLES:
+            raise bad(f"a window of {self.window_seconds:g} s at {self.sample_rate} Hz has {self.window_samples} "
+                      f"samples; at most {MAX_WINDOW_SAMPLES}")
+        if self.n_frames > MAX_FRAMES:
+            raise bad(f"a window of {self.window_seconds:g} s at hop_length {self.hop_length} has {self.n_frames} "
+                      f"frames; at most {MAX_FRAMES}")
         if self.kind not in FEATURE_KINDS:
             raise bad(f"kind must be one of {FEATURE_KINDS}, got {self.kind!r}")
         if self.normalization not in NORMALIZATIONS:
@@ -104,6 +128,16 @@ class FeatureConfig:
         if self.kind == "musicnn" and (self.top_db is not None or self.normalization == "window"):
             raise bad("kind 'musicnn' takes no top_db floor and no 'window' normalization "
                       "(top_db=None, normalization 'none' or 'level')")
+
+    def check_mel_filters(self) -> None:
+        """Raise :class:`ConfigError` if a mel band has no FFT bin (an all-zero filter: a constant
+        feature). Checked when a model loads; the front end itself computes such bands as the floor."""
+        from .dsp import empty_mel_bands  # dsp imports this module: import on use
+
+        empty = empty_mel_bands(self)
+        if empty:
+            raise ConfigError(f"invalid FeatureConfig: {len(empty)} of {self.n_mels} mel bands contain no FFT bin "
+                              f"(first: band {empty[0]}); use fewer mel bands or a larger n_fft")
 
     @classmethod
     def musicnn(cls, normalization: str = "none", window_seconds: float = 3.0) -> "FeatureConfig":
@@ -121,8 +155,6 @@ class FeatureConfig:
     def bandwidth_warning(self, input_rate: int) -> str | None:
         """A one-line warning when audio recorded at ``input_rate`` Hz lacks part of the band the
         features read (its Nyquist frequency is below :attr:`mel_fmax`), else ``None``."""
-        from .audio import MIN_SAMPLE_RATE
-
         nyquist = input_rate / 2
         if input_rate < MIN_SAMPLE_RATE or nyquist >= 0.98 * self.mel_fmax:
             return None  # below MIN_SAMPLE_RATE the loader refuses the audio: no advice to give

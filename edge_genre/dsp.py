@@ -89,6 +89,20 @@ def mel_filterbank(config: FeatureConfig) -> np.ndarray:
     return weights
 
 
+def empty_mel_bands(config: FeatureConfig) -> list[int]:
+    """Indices of the mel bands of :func:`mel_filterbank` that have no FFT bin (all-zero filters).
+
+    Band ``i`` is non-zero exactly when an FFT bin lies strictly between its outer edges; this
+    checks that with a binary search, without building the filterbank.
+    """
+    fft_freqs = np.fft.rfftfreq(config.n_fft, d=1.0 / config.sample_rate)
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(config.fmin), hz_to_mel(config.mel_fmax), config.n_mels + 2))
+    first_above = np.searchsorted(fft_freqs, mel_f[: config.n_mels], side="right")  # first bin > lower edge
+    has_bin = (first_above < fft_freqs.size) & (fft_freqs[np.minimum(first_above, fft_freqs.size - 1)]
+                                                < mel_f[2 : config.n_mels + 2])
+    return [int(i) for i in np.flatnonzero(~has_bin)]
+
+
 def dct_matrix(n_out: int, n_in: int) -> np.ndarray:
     """Orthonormal DCT-II matrix, float64, shape ``(n_out, n_in)`` (``scipy.fft.dct(norm='ortho')``)."""
     n = np.arange(n_in)

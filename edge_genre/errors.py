@@ -2,7 +2,9 @@
 
 Every error a user can cause (bad audio, a foreign model file, a wrong
 configuration) is raised as a subclass of :class:`EdgeGenreError` with a
-one-line message; the CLI prints that line and exits with status 2.
+one-line message; the CLI prints that line and exits with the status of
+:mod:`edge_genre.exit_codes` (2; 3 for a :class:`DeviceError`, 4 for an
+:class:`OutputWriteError`).
 """
 
 
@@ -24,3 +26,11 @@ class ModelError(EdgeGenreError):
 
 class DeviceError(EdgeGenreError):
     """An audio input device that is missing, busy or vanished."""
+
+
+class OutputError(EdgeGenreError):
+    """An output path that cannot be used: it is an input, or it cannot be written."""
+
+
+class OutputWriteError(EdgeGenreError):
+    """Writing results failed while running (a full disk): exit status 4."""

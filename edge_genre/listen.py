@@ -15,7 +15,7 @@ Per block, in the calling (main) thread:
    rounded to whole frames (1 s becomes 43 frames = 0.9985 s at 22050 Hz / 512),
    exactly as ``edge-genre classify --hop`` rounds it, so window *k* starts at
    sample ``k * hop_samples`` in both;
-4. classify the window: windows whose RMS is below ``SILENCE_DBFS`` (-60 dBFS)
+4. classify the window: windows whose RMS (DC offset removed) is below ``SILENCE_DBFS`` (-60 dBFS)
    are "silence" and skip the model (the same gate as ``classify``); others get
    the model's probabilities;
 5. smooth: the reported genre is the argmax of the mean (uncalibrated)
@@ -277,9 +277,11 @@ class LivePipeline:
             import soxr
 
             self._resampler = soxr.ResampleStream(self.in_rate, self.sample_rate, 1, dtype="float32", quality="HQ")
-        # Pushes are cut to at most one hop, so each push completes at most one window and the
-        # window's samples are still in a ring of window + hop samples.
-        self._ring = _SampleRing(self.window_samples + self.hop_samples)
+        # Pushes are cut to at most one step (the hop, or one window when the hop is longer), so each
+        # push completes at most one window and the window's samples are still in a ring of
+        # window + step samples: memory is bounded by the window whatever the hop.
+        self._step = self.stream.step_samples
+        self._ring = _SampleRing(self.window_samples + self._step)
         self._recent: deque[np.ndarray | None] = deque(maxlen=self.smooth)
         self._pending_dsp = 0.0  # seconds of DSP since the last emitted window
         self.hops = 0
@@ -338,7 +340,7 @@ class LivePipeline:
         pos = 0
         while pos < mono.size:
             t0 = self.clock()
-            piece = mono[pos : pos + self.hop_samples]
+            piece = mono[pos : pos + self._step]
             pos += piece.size
             self._ring.write(piece)
             self.samples_out += piece.size

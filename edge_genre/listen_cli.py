@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import signal
+import stat
 import sys
 from pathlib import Path
 
 import click
 
 from .audio import RAW_FORMATS
-from .errors import EdgeGenreError
+from .cli import FiniteFloatRange
 from .cli_options import music_threshold_option
+from .errors import EdgeGenreError, OutputWriteError
 from .model_io import MODEL_CHOICES
 
 RAW_FORMAT_NAMES = tuple(RAW_FORMATS)
@@ -27,23 +31,25 @@ confidences, and the cost of the hop split into DSP ms (downmix, resampling,
 MFCC) and inference ms.
 
 \b
-Silence: a window whose RMS is below -60 dBFS is reported as "silence",
-never as a genre, and skips the model; silent windows do not enter the
-smoothing mean. Confidences are calibrated (a temperature stored in the
-model). Not music: when the mean music score of the smoothing windows is
-below the model's detector threshold (or --music-threshold P), "not_music"
-is reported (speech, TV talk, noise, tones...). --threshold P: when the
-smoothed confidence of the best genre is below P, "uncertain" is reported
-instead (0 = off; what a threshold costs in answered songs is in the model
-card).
+Silence: a window whose RMS (DC offset removed) is below -60 dBFS is
+reported as "silence", never as a genre, and skips the model; silent windows
+do not enter the smoothing mean. Confidences are calibrated (a temperature
+stored in the model). Not music: when the mean music score of the smoothing
+windows is below the model's detector threshold (or --music-threshold P),
+"not_music" is reported (speech, TV talk, noise, tones...). --threshold P:
+when the smoothed confidence of the best genre is below P, "uncertain" is
+reported instead (0 = off; what a threshold costs in answered songs is in
+docs/trust.md).
 
 \b
 The microphone is opened at its native rate and channel count (e.g. 48 kHz
 stereo); audio is downmixed and resampled to the model's rate (soxr HQ,
 streaming). Input overflows are counted, never fatal; a vanished device ends
-the run with an error (exit 2). Ctrl-C or SIGTERM end the run cleanly (exit 0)
-with a summary on stderr: run time, windows, genre histogram, overflows and
-p50/p95/p99 latencies.
+the run with an error (exit 3; a usage or input error is exit 2). Ctrl-C or
+SIGTERM end the run cleanly (exit 0) with a summary on stderr: run time,
+windows, genre histogram, overflows and p50/p95/p99 latencies. When stdout
+cannot be written (a full disk) the run ends (exit 4) with the summary on
+stderr; stdout keeps whole lines only.
 
 \b
 --json: one JSON object per hop on stdout and nothing else there:
@@ -130,6 +136,52 @@ def _mqtt_settings(url: str | None, credentials: Path | None, ca: Path | None, n
     return settings
 
 
+class _LineOut:
+    """Whole lines to stdout: a line that cannot be written completely is taken back.
+
+    On a regular file (``StandardOutput=append:``) a short write on a full disk is truncated
+    away, so every line of the file parses. Without a real file descriptor (tests, embedding)
+    lines go through ``click.echo``.
+    """
+
+    def __init__(self) -> None:
+        self.fd: int | None = None
+        self.regular = self.append = False
+        try:
+            fd = sys.stdout.fileno()
+            self.regular = stat.S_ISREG(os.fstat(fd).st_mode)
+            self.append = bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND)
+            self.fd = fd
+        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+            self.fd = None
+
+    def write(self, line: str) -> None:
+        if self.fd is None:
+            click.echo(line)
+            return
+        data = (line + "\n").encode("utf-8", "surrogateescape")
+        fd = self.fd
+        start = None
+        if self.regular:
+            start = os.fstat(fd).st_size if self.append else os.lseek(fd, 0, os.SEEK_CUR)
+        done = 0
+        try:
+            while done < len(data):
+                done += os.write(fd, data[done:])
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            if done and start is not None:
+                try:
+                    os.ftruncate(fd, start)
+                    if not self.append:
+                        os.lseek(fd, start, os.SEEK_SET)
+                except OSError:
+                    pass
+            reason = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
+            raise OutputWriteError(f"cannot write results to stdout: {reason}") from None
+
+
 class _Signals:
     """SIGINT/SIGTERM/SIGHUP ask the pipeline to stop; a second SIGINT raises KeyboardInterrupt."""
 
@@ -170,17 +222,17 @@ class _Signals:
 @click.option("--samplerate", type=click.IntRange(4000, 384000), default=None, metavar="HZ",
               help="Capture rate (default: the device's native rate); with --raw: the rate of standard input.")
 @click.option("--channels", type=click.IntRange(1, 32), default=None, help="Capture channels (default: device's, at most 2); with --raw: those of standard input.")
-@click.option("--hop", type=click.FloatRange(min=0.001, max=3600), default=1.0, show_default=True, metavar="SECONDS",
+@click.option("--hop", type=FiniteFloatRange(min=0.001, max=3600), default=1.0, show_default=True, metavar="SECONDS",
               help="Time between windows (rounded to whole frames).")
 @click.option("--smooth", type=click.IntRange(1, 3600), default=5, show_default=True, metavar="N",
               help="Average probabilities over the last N windows (1 = off).")
 @click.option("--top-k", "-k", type=click.IntRange(1, 100), default=3, show_default=True, metavar="K",
               help="Genres shown per hop.")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True, metavar="P",
+@click.option("--threshold", type=FiniteFloatRange(0.0, 1.0), default=0.0, show_default=True, metavar="P",
               help='Report "uncertain" when the smoothed confidence is below P.')
 @music_threshold_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per hop on stdout (see above).")
-@click.option("--duration", type=click.FloatRange(min=0.0, max=1e9, min_open=True), default=None, metavar="SECONDS",
+@click.option("--duration", type=FiniteFloatRange(min=0.0, max=1e9, min_open=True), default=None, metavar="SECONDS",
               help="Stop after this many seconds (audio seconds; for a microphone also wall-clock).")
 @click.option("--file", "files", multiple=True, type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
               help="Classify a file instead of the microphone (repeat for a playlist).")
@@ -267,15 +319,16 @@ def listen(model: str, threads: int, device: str | None, list_devices: bool, sam
 
     error: BaseException | None = None
     broken_pipe = False
+    out = _LineOut()
     with _Signals(pipeline):
         try:
             for result in pipeline.run(duration=duration):
                 if publisher is not None:
                     publisher.publish(result)
                 if as_json:
-                    click.echo(json.dumps(result.to_dict(pipeline.labels)))
+                    out.write(json.dumps(result.to_dict(pipeline.labels)))
                 else:
-                    click.echo(format_hop(result, show_top=top_k > 1))
+                    out.write(format_hop(result, show_top=top_k > 1))
         except KeyboardInterrupt:
             pipeline.stop_reason = pipeline.stop_reason or "interrupted"
         except BrokenPipeError:
@@ -283,6 +336,8 @@ def listen(model: str, threads: int, device: str | None, list_devices: bool, sam
             pipeline.stop_reason = "stdout closed"
         except EdgeGenreError as exc:
             error = exc
+            if isinstance(exc, OutputWriteError):
+                pipeline.stop_reason = str(exc)
         finally:
             if publisher is not None:
                 publisher.close()
@@ -293,8 +348,11 @@ def listen(model: str, threads: int, device: str | None, list_devices: bool, sam
         # Keep Python from complaining about the closed pipe when it flushes stdout at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    elif as_json:
-        click.echo(json.dumps({"summary": summary}))
+    elif as_json and not isinstance(error, OutputWriteError):
+        try:
+            out.write(json.dumps({"summary": summary}))
+        except OutputWriteError as exc:
+            error = exc
     click.echo(format_summary(summary), err=True)
     if publisher is not None:
         m = summary["mqtt"]

@@ -20,6 +20,7 @@ from typing import Any
 
 from .config import FeatureConfig
 from .errors import ConfigError, ModelError
+from .paths import read_bytes_limited, require_regular_file
 
 METADATA_NAME = "edge_genre"
 FORMAT_NAME = "edge-genre-model"
@@ -30,6 +31,16 @@ BUILTIN_MODELS = {"int8": "genre_crnn_int8.tflite", "float": "genre_crnn_float.t
                   "large": "genre_musicnn_int8.tflite", "large-float": "genre_musicnn_float.tflite"}
 FLOAT_REFERENCES = {"int8": "float", "large": "large-float"}  # each shipped int8 model's float twin
 MODEL_CHOICES = "int8|float|large|large-float|PATH"
+MAX_MODEL_BYTES = 128 * 2**20  # the shipped models are 0.2-4 MB; a larger "model" is refused unread
+# Outcomes the runtime reports in place of a genre: a model may not use them as labels.
+RESERVED_LABELS = ("silence", "not_music", "uncertain")  # outcomes of the runtime, never a model's label
+MAX_METADATA_BYTES = 1 << 20  # the JSON of a real model is a few kB
+MAX_LABELS = 1000
+MAX_LABEL_CHARS = 100
+# Optional descriptive fields the commands read, with the types they must have (others are kept as they are).
+_OPTIONAL_FIELDS: dict[str, tuple[type, ...]] = {
+    "architecture": (str,), "trained_on": (str,), "split": (str,), "quantization": (str,),
+    "held_out_clips": (list,), "training": (dict,), "xnnpack": (bool,)}
 
 # Field indices in the TFLite schema (tensorflow/lite/schema/schema.fbs).
 _MODEL_BUFFERS, _MODEL_METADATA = 4, 6
@@ -116,8 +127,10 @@ def parse_edge_genre_metadata(blob: bytes) -> dict[str, Any]:
     """Decode and validate the JSON of the ``edge_genre`` metadata entry."""
     try:
         meta = json.loads(blob.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelError("edge_genre metadata is not valid JSON") from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # bad UTF-8 / JSON, 5000-digit numbers, deep nesting
+        why = "nested too deeply" if isinstance(exc, RecursionError) else "too large" if isinstance(exc, MemoryError) \
+            else "not valid JSON" if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)) else "not usable JSON"
+        raise ModelError(f"edge_genre metadata is {why}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise ModelError("edge_genre metadata has an unknown format")
     if meta.get("format_version") != FORMAT_VERSION:
@@ -128,7 +141,37 @@ def parse_edge_genre_metadata(blob: bytes) -> dict[str, Any]:
     labels = meta.get("labels")
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
         raise ModelError("edge_genre metadata has no label list")
+    check_labels(labels)
+    for key, types in _OPTIONAL_FIELDS.items():
+        value = meta.get(key)
+        if value is not None and not isinstance(value, types):
+            raise ModelError(f"edge_genre metadata field {key!r} must be {' or '.join(t.__name__ for t in types)}, "
+                             f"got {type(value).__name__}")
+    if meta.get("held_out_clips") is not None and not all(isinstance(c, str) for c in meta["held_out_clips"]):
+        raise ModelError("edge_genre metadata field 'held_out_clips' must list clip names")
     return meta
+
+
+def check_labels(labels: list[str] | tuple[str, ...]) -> None:
+    """Refuse labels the runtime could confuse with its own outcomes or cannot show.
+
+    Reserved words (:data:`RESERVED_LABELS`, any case), empty, duplicate, over-long or
+    multi-line labels are a :class:`ModelError`.
+    """
+    if not 1 <= len(labels) <= MAX_LABELS:
+        raise ModelError(f"edge_genre metadata has {len(labels)} labels; 1 to {MAX_LABELS} are supported")
+    seen = set()
+    for label in labels:
+        key = label.strip().lower()
+        if key in RESERVED_LABELS:
+            raise ModelError(f"label {label!r} is reserved (edge-genre reports {' and '.join(map(repr, RESERVED_LABELS))} "
+                             "itself); rename that class and export again")
+        if not key or len(label) > MAX_LABEL_CHARS or not label.isprintable():
+            raise ModelError(f"label {label[:MAX_LABEL_CHARS]!r} is empty, longer than {MAX_LABEL_CHARS} characters "
+                             "or not printable")
+        if key in seen:
+            raise ModelError(f"label {label!r} appears twice")
+        seen.add(key)
 
 
 def resolve_model_path(model: str | os.PathLike) -> Path:
@@ -142,18 +185,13 @@ def resolve_model_path(model: str | os.PathLike) -> Path:
     path = Path(model)
     if not path.exists():
         raise ModelError(f"{path}: no such model file (use 'int8', 'float', 'large', 'large-float' or a .tflite path)")
-    if path.is_dir():
-        raise ModelError(f"{path}: is a directory; give the .tflite file")
-    return path
+    return require_regular_file(path, ModelError, "model file")
 
 
 def read_model_info(model: str | os.PathLike) -> ModelInfo:
     """Read labels and feature configuration from an edge-genre .tflite file."""
     path = resolve_model_path(model)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    data = read_bytes_limited(path, MAX_MODEL_BYTES, ModelError, "model file")
     try:
         entries = read_tflite_metadata(data)
     except ModelError as exc:
@@ -163,11 +201,17 @@ def read_model_info(model: str | os.PathLike) -> ModelInfo:
             f"{path}: a TFLite model without edge-genre metadata (labels and feature configuration); "
             "export models with 'edge-genre train export'"
         )
+    if len(entries[METADATA_NAME]) > MAX_METADATA_BYTES:
+        raise ModelError(f"{path}: edge_genre metadata of {len(entries[METADATA_NAME])} bytes; at most "
+                         f"{MAX_METADATA_BYTES} are read")
     try:
         meta = parse_edge_genre_metadata(entries[METADATA_NAME])
         config = FeatureConfig.from_dict(meta.get("feature_config"))
+        config.check_mel_filters()
     except (ModelError, ConfigError) as exc:
         raise ModelError(f"{path}: {exc}") from None
+    except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:  # any other bad value
+        raise ModelError(f"{path}: edge_genre metadata is invalid ({type(exc).__name__})") from None
     extra = {k: v for k, v in meta.items() if k not in ("labels", "feature_config")}
     return ModelInfo(path=path, labels=tuple(meta["labels"]), config=config, extra=extra)
 

@@ -28,6 +28,7 @@ never loads it.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
@@ -206,8 +207,10 @@ class MqttPublisher:
     ----------
     settings : MqttSettings
     log : callable
-        Receives one-line status messages (connected, refused, lost, ...); called from paho's
-        network thread. Each distinct failure is reported once until a connection succeeds.
+        Receives one-line status messages (connected, refused, lost, ...), always in the listening
+        thread (from :meth:`publish` and :meth:`close`): paho's network thread only queues them, so
+        that they are never written while the listening thread has stderr silenced around a native
+        decoder. Each distinct failure is reported once until a connection succeeds.
     model, version : str, optional
         For the Home Assistant device description.
     """
@@ -215,7 +218,8 @@ class MqttPublisher:
     def __init__(self, settings: MqttSettings, log: Callable[[str], None] = print,
                  model: str | None = None, version: str | None = None) -> None:
         mqtt = _import_paho()
-        self.settings, self.log = settings, log
+        self.settings, self._log = settings, log
+        self._messages: collections.deque[str] = collections.deque(maxlen=100)  # from the network thread
         self.discovery = discovery_configs(settings, model=model, version=version)
         self._lock = threading.Lock()
         self._latest: str | None = None  # JSON of the newest state
@@ -243,6 +247,18 @@ class MqttPublisher:
         self.client = client
 
     # ------------------------------------------------------------------ network thread
+
+    def log(self, message: str) -> None:
+        """Queue a status line (any thread); :meth:`flush_log` prints it from the listening thread."""
+        self._messages.append(message)
+
+    def flush_log(self) -> None:
+        """Print the queued status lines (listening thread)."""
+        while self._messages:
+            try:
+                self._log(self._messages.popleft())
+            except IndexError:  # pragma: no cover - emptied meanwhile
+                break
 
     def _report(self, message: str) -> None:
         if message != self._reported:
@@ -303,6 +319,7 @@ class MqttPublisher:
 
     def publish(self, result: Any, force: bool = False) -> bool:
         """Hand over one hop's result; sent now if the state changed or ``interval`` passed. Never blocks."""
+        self.flush_log()
         payload = state_payload(result)
         text = json.dumps(payload)
         now = time.monotonic()
@@ -343,6 +360,7 @@ class MqttPublisher:
             client.disconnect()
         finally:
             client.loop_stop()
+            self.flush_log()
 
     def __enter__(self) -> "MqttPublisher":
         return self.start()

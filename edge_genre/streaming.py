@@ -91,16 +91,24 @@ class StreamingMFCC:
         self._db = np.empty((n_frames, self.config.n_mels), dtype=np.float32)
         self.reset()
 
+    @property
+    def step_samples(self) -> int:
+        """The most samples held beyond one window: the hop, but never more than a window (with a
+        longer hop the samples between windows are skipped, never kept), so memory is bounded by
+        the window whatever the hop."""
+        return min(self.hop_samples, self._n_window)
+
     def reset(self) -> None:
         """Forget all audio and cached frames; the next sample is sample 0."""
-        # Room for the next window, one hop and the half-FFT of history interior frames reach back.
-        capacity = 2 * (self._n_window + self.hop_samples) + self.config.n_fft
+        # Room for the next window, one step and the half-FFT of history interior frames reach back.
+        capacity = 2 * (self._n_window + self.step_samples) + self.config.n_fft
         self._buffer = np.zeros(capacity, dtype=np.float64)
         self._buffer_start = 0  # absolute index of _buffer[0]
         self._buffer_len = 0
         self._next_start = 0  # absolute first sample of the next window to emit
         # Cached log-mel dB rows of interior frames, absolute frames [_cache_lo, _cache_lo + _cache_len).
-        self._cache = np.empty((self._n_interior + self.hop_frames, self.config.n_mels), dtype=np.float32)
+        self._cache = np.empty((self._n_interior + min(self.hop_frames, self.config.n_frames), self.config.n_mels),
+                               dtype=np.float32)
         self._cache_lo = 0
         self._cache_len = 0
         self.frames_computed = 0  # frames transformed so far (for tests and benchmarks)

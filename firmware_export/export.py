@@ -40,7 +40,8 @@ import numpy as np
 from edge_genre.config import FeatureConfig
 from edge_genre.dsp import FrontEnd, window_features
 from edge_genre.errors import AudioError, EdgeGenreError, ModelError
-from edge_genre.model_io import read_model_info
+from edge_genre.model_io import MAX_MODEL_BYTES, native_stderr_silenced, read_model_info, resolve_model_path
+from edge_genre.paths import atomic_files, check_distinct_paths, check_output_dir, read_bytes_limited
 from edge_genre.streaming import hop_frames_for
 
 from . import tflm
@@ -156,9 +157,10 @@ def compare_ops_with_litert(model_bytes: bytes, model_inputs: np.ndarray, arena_
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     runtime = tflm._runtime()
-    lite = Interpreter(model_content=model_bytes, experimental_preserve_all_tensors=True,
-                       experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    lite.allocate_tensors()
+    with native_stderr_silenced():
+        lite = Interpreter(model_content=model_bytes, experimental_preserve_all_tensors=True,
+                           experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        lite.allocate_tensors()
     needed = arena_needed or tflm.measure_arena(model_bytes).needed
     arena = 2 * needed + 65536  # keeping every tensor takes more than the memory plan
     with tflm._captured_native_output():
@@ -217,7 +219,7 @@ def _open_model(model):
     from edge_genre.classifier import GenreClassifier
 
     info = read_model_info(model)
-    data = info.path.read_bytes()
+    data = read_bytes_limited(info.path, MAX_MODEL_BYTES, ModelError, "model file")
     clf = GenreClassifier(info.path)
     if np.dtype(clf._in_dtype) != np.int8 or np.dtype(clf._out["dtype"]) != np.int8:
         raise ModelError(
@@ -240,7 +242,8 @@ def largest_activation_bytes(data: bytes) -> int:
     """Bytes of the largest tensor a model computes (not a weight): a lower bound of its arena."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_content=data)
+    with native_stderr_silenced():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate"
+        interp = Interpreter(model_content=data)
     largest = 0
     for t in interp.get_tensor_details():
         try:
@@ -540,6 +543,10 @@ def write_front_end(config: FeatureConfig, out_dir, *, input_scale: float = 1.0,
     return {"table_bytes": table_bytes(tables), "mel_weights": int(tables["mel_weights"].size)}
 
 
+OUTPUT_FILES = ("model_data.h", "model_data.cc", "model_ops.h", "mfcc_tables.h", "mfcc_tables.c", "labels.h",
+                "test_vectors.h")
+
+
 def _copy_c_sources(out: Path) -> None:
     src = resources.files("firmware_export") / "c"
     for name in C_SOURCES:
@@ -580,6 +587,11 @@ def export_firmware(model, out_dir, *, audio=None, audio_offset: float | None = 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise FirmwareExportError(f"{out}: exists and is not a directory")
+    # Before any work: no output may replace the model or the audio it is made from.
+    names = (*OUTPUT_FILES, *C_SOURCES, "export_report.json")
+    check_distinct_paths({"the input model": resolve_model_path(model), "--audio": audio},
+                         {"--out": out, **{f"--out's {name}": out / name for name in names}})
+    check_output_dir(out)
 
     info, data, clf = _open_model(model)
     config = info.config
@@ -665,19 +677,17 @@ def export_firmware(model, out_dir, *, audio=None, audio_offset: float | None = 
         "labels.h": _labels_h(banner, info.labels),
         "test_vectors.h": _test_vectors_h(banner, config, pcm, starts, source, features, model_inputs, outputs),
     }
-    try:
-        out.mkdir(parents=True, exist_ok=True)
+    # All or nothing: the set is written (and verified) in a temporary folder beside --out, then
+    # renamed into it; a full disk leaves the previous set intact.
+    with atomic_files(out) as tmp:
         for name, text in files.items():
-            (out / name).write_text(text, encoding="utf-8")
-        _copy_c_sources(out)
-    except OSError as exc:
-        raise FirmwareExportError(f"cannot write {out}: {exc.strerror or exc}") from None
+            (tmp / name).write_text(text, encoding="utf-8")
+        _copy_c_sources(tmp)
+        report["out_dir"] = str(out)
+        report["files"] = {name: (tmp / name).stat().st_size for name in (*files, *C_SOURCES)}
+        if verify:
+            from .verify import run_host_test
 
-    report["out_dir"] = str(out)
-    report["files"] = {name: (out / name).stat().st_size for name in (*files, *C_SOURCES)}
-    if verify:
-        from .verify import run_host_test
-
-        report["host_test"] = run_host_test(out, cc=cc)
-    (out / "export_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            report["host_test"] = run_host_test(tmp, cc=cc)
+        (tmp / "export_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report

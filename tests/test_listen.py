@@ -27,6 +27,7 @@ from edge_genre.classifier import SILENCE, GenreClassifier
 from edge_genre.cli import main
 from edge_genre.dsp import window_features
 from edge_genre.errors import AudioError, DeviceError
+from edge_genre.exit_codes import EXIT_DEVICE
 from edge_genre.listen import UNCERTAIN, LatencyHistogram, LivePipeline
 
 from model_fixtures import model_for_tests
@@ -146,8 +147,8 @@ def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
-def assert_user_error(result, match):
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+def assert_user_error(result, match, status=2):
+    assert result.exit_code == status, (result.exit_code, result.output, result.exception)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("edge-genre: error: ") and match in lines[0], lines[0]
@@ -573,12 +574,14 @@ def test_cli_no_input_device(monkeypatch, model):
     fake = FakeSoundDevice(devices=[{"name": "HDMI", "max_input_channels": 0, "max_output_channels": 2,
                                      "default_samplerate": 48000.0, "hostapi": 0}], default_input=-1)
     monkeypatch.setitem(sys.modules, "sounddevice", fake)
-    assert_user_error(invoke("listen", "--model", model), "no audio input device found")
-    assert_user_error(invoke("listen", "--model", model, "--device", "7"), "no audio input device found")
+    # a missing or vanished device: exit 3 (systemd retries), not 2 (a usage error)
+    assert_user_error(invoke("listen", "--model", model), "no audio input device found", EXIT_DEVICE)
+    assert_user_error(invoke("listen", "--model", model, "--device", "7"), "no audio input device found", EXIT_DEVICE)
 
 
 def test_cli_unknown_device(fake_sd, model):
-    assert_user_error(invoke("listen", "--model", model, "--device", "webcam"), "no input device matches 'webcam'")
+    assert_user_error(invoke("listen", "--model", model, "--device", "webcam"), "no input device matches 'webcam'",
+                      EXIT_DEVICE)
 
 
 @pytest.mark.parametrize("how", ["oserror", "not-installed"])
@@ -590,8 +593,9 @@ def test_cli_portaudio_missing(monkeypatch, tmp_path, model, rng, write_audio, h
     else:
         monkeypatch.setitem(sys.modules, "sounddevice", None)
     result = invoke("listen", "--model", model)
-    assert_user_error(result, "PortAudio is not available" if how == "oserror" else "sounddevice package")
-    assert_user_error(invoke("listen", "--list-devices"), "sounddevice" if how != "oserror" else "libportaudio2")
+    assert_user_error(result, "PortAudio is not available" if how == "oserror" else "sounddevice package", EXIT_DEVICE)
+    assert_user_error(invoke("listen", "--list-devices"), "sounddevice" if how != "oserror" else "libportaudio2",
+                      EXIT_DEVICE)
     # Files still work without PortAudio.
     path = write_audio("x.wav", music(rng, 4.0), SR)
     result = invoke("listen", "--model", model, "--file", path, "--no-realtime", "--json")
@@ -601,7 +605,7 @@ def test_cli_portaudio_missing(monkeypatch, tmp_path, model, rng, write_audio, h
 
 def test_cli_microphone_json_overflows_and_vanished_device(fake_sd, model):
     result = invoke("listen", "--model", model, "--device", "USB", "--json", "--hop", "0.5", "--top-k", "2")
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == EXIT_DEVICE, result.output
     objs = json_lines(result.stdout)  # all of stdout parses, even on the error path
     hops, summary = objs[:-1], objs[-1]["summary"]
     assert len(hops) >= 4

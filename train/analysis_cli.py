@@ -20,10 +20,13 @@ def kmeans(features_path: Path, out: Path, clusters: int, seed: int, no_plot: bo
 
     The same clustering gives the "with K-means" split variant: 'train fit --stratify kmeans'.
     """
-    from .dataset import FeatureSet
+    from .dataset import DatasetError, FeatureSet
     from .kmeans import run_kmeans
 
     fs = FeatureSet.load(features_path)
+    if clusters > len(fs.y):
+        raise DatasetError(f"--clusters {clusters} for {len(fs.y)} windows in {features_path}: at most one "
+                           "cluster per window")
     result = run_kmeans(fs, out, k=clusters, seed=seed, plot=not no_plot)
     click.echo((out / "purity.md").read_text())
     best = max(result["per_genre"].items(), key=lambda kv: kv[1]["purity"])
@@ -86,6 +89,13 @@ def compare(runs: tuple[Path, ...], markdown_path: Path | None) -> None:
     k-fold runs show mean ± std over folds; every row names its protocol (window-leaky,
     clip-grouped, artist-grouped). A teacher baseline folder ('train teacher --out') is a run too.
     """
+    if markdown_path:
+        from edge_genre.cli import ensure_writable
+        from edge_genre.paths import check_distinct_paths
+
+        inputs = {f"{run}/{name}": run / name for run in runs for name in ("metrics.json", "summary.md", "run.json")}
+        check_distinct_paths(inputs, {"--markdown": markdown_path}, output_dirs={})
+        ensure_writable(markdown_path, "markdown table")
     table = compare_markdown(list(runs))
     if markdown_path:
         markdown_path.write_text(table)

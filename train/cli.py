@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from pathlib import Path
 
 import click
 
 
+from edge_genre.cli import FiniteFloatRange
 from edge_genre.config import FeatureConfig
 from edge_genre.errors import ConfigError
 
@@ -83,8 +85,12 @@ def read_clip_ids(path: Path) -> list[str]:
     """Clip ids (``blues.00012``) from a file of ids or audio paths, one a line; an empty list is an error."""
     from edge_genre.audio import AUDIO_EXTENSIONS
 
+    from edge_genre.paths import read_bytes_limited
+
+    from .dataset import MAX_LIST_BYTES, DatasetError
+
     ids = []
-    for line in path.read_text().splitlines():
+    for line in read_bytes_limited(path, MAX_LIST_BYTES, DatasetError, "clip list").decode("utf-8", "replace").splitlines():
         name = Path(line.strip()).name
         if name.lower().endswith(AUDIO_EXTENSIONS):  # a file name: drop its extension, not the clip number
             name = name.rsplit(".", 1)[0]
@@ -110,10 +116,10 @@ def read_clip_ids(path: Path) -> list[str]:
                    "window's mean log-mel level, so the features ignore the input gain.")
 @click.option("--n-mels", type=click.IntRange(1), default=128, show_default=True,
               help="Mel bands (the log-mel input size with --kind logmel).")
-@click.option("--fmax", type=float, default=None,
+@click.option("--fmax", type=FiniteFloatRange(0, min_open=True), default=None,
               help="Upper edge of the mel filterbank in Hz (default: half the sample rate). 8000 makes the features "
                    "blind to what a 16 kHz recording lacks.")
-@click.option("--top-db", type=click.FloatRange(0, min_open=True), default=80.0, show_default=True,
+@click.option("--top-db", type=FiniteFloatRange(0, min_open=True), default=80.0, show_default=True,
               help="Dynamic range kept below each window's loudest log-mel value; quieter values are raised to that "
                    "floor. Smaller values hide the quiet detail that noise and band-limiting change.")
 @click.option("--short", "short", type=click.Choice(SHORT_POLICIES), default=DEFAULT_SHORT_POLICY, show_default=True,
@@ -157,15 +163,31 @@ def prepare(data_dirs: tuple[Path, ...], out: Path, kind: str, normalization: st
             config = FeatureConfig.musicnn(normalization=normalization)
         else:
             config = FeatureConfig(kind=kind, normalization=normalization, n_mels=n_mels, fmax=fmax, top_db=top_db)
+        config.check_mel_filters()  # a model trained on these features would be refused at load
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     from edge_genre.cli import ensure_directory, ensure_writable
+    from edge_genre.paths import check_distinct_paths
+
+    from .dataset import DatasetError, discover_clips
 
     # Check the outputs before the (long) feature computation, so that no work is lost.
-    npz = out if out.suffix == ".npz" else ensure_directory(out) / "features.npz"
+    npz = out if out.suffix == ".npz" else out / "features.npz"
+    outputs = {"--out": npz, "--paper-json": paper_json}
+    check_distinct_paths({"the --artists index": artist_index}, outputs)
+    if npz is not out:
+        ensure_directory(out)
     ensure_writable(npz, "feature cache")
     if paper_json:
         ensure_writable(paper_json, "papers' JSON")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # duplicates etc. are reported once, by prepare_features below
+            clips = discover_clips(list(data_dirs))[0]
+    except DatasetError:
+        clips = []  # reported by prepare_features below
+    for clip in clips:  # an output over an input clip would destroy the data set
+        check_distinct_paths({f"input clip {clip.path.name}": clip.path}, outputs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # skipped clips are listed below
         fs, skipped = prepare_features(list(data_dirs), config, workers=workers, short=short,
@@ -198,7 +220,8 @@ def _fit_options(f):
                           "embedding (needs a '--kind musicnn' cache and musicnn installed; --epochs, --lr, --dropout "
                           "do not apply)."),
         click.option("--dropout/--no-dropout", default=True, show_default=True, help="The paper's 'with dropout' variant."),
-        click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate."),
+        click.option("--lr", type=FiniteFloatRange(0, 10, min_open=True), default=1e-3, show_default=True,
+                     help="Adam learning rate."),
         click.option("--epochs", type=click.IntRange(1), default=100, show_default=True,
                      help="Passes over the training windows (see --keep for which epoch's weights are kept)."),
         click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True,
@@ -224,9 +247,9 @@ def _fit_options(f):
                      help="Learn from the teacher outputs in TEACHER ('train teacher --out TEACHER' on the same feature "
                           "cache): the genre target mixes the label with the teacher's cross-fitted genre "
                           "probabilities, and a second head regresses the teacher's embedding (dropped at export)."),
-        click.option("--distill-alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+        click.option("--distill-alpha", type=FiniteFloatRange(0, 1), default=0.5, show_default=True,
                      help="Share of the teacher's genre probabilities in the genre target (0: labels only)."),
-        click.option("--distill-embedding", type=click.FloatRange(0), default=1.0, show_default=True,
+        click.option("--distill-embedding", type=FiniteFloatRange(0), default=1.0, show_default=True,
                      help="Weight of the teacher-embedding regression loss (0: none)."),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="Seed of the split, the weight initialisation and the augmentation."),
@@ -275,12 +298,15 @@ def _fit_config(**kw):
 @click.option("--resume", is_flag=True,
               help="Keep the folds already trained in --out with the same recipe and features (an interrupted "
                    "k-fold run, or --only-folds runs completed later) instead of training them again.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the run already in --out (without it, or --resume, an existing run is refused).")
 @click.option("--recipe", type=click.Choice(sorted(FIT_RECIPES)), default=None,
               help="shipped: the shipped model's recipe (--model crnn --lstm-units 40 --epochs 60 --lr 0.001 "
                    "--weighting song --augment robust --augment-copies 4; add --distill TEACHER to learn from "
                    "the teacher as it did); options you give win.")
 def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augment_copies: int,
-        data_dir: Path | None, only_folds: str | None, resume: bool, recipe: str | None, **kw) -> None:
+        data_dir: Path | None, only_folds: str | None, resume: bool, overwrite: bool, recipe: str | None,
+        **kw) -> None:
     """Train a model and write a run directory with metrics, plots and the model.
 
     metrics.json has window- and track-level accuracy (track = argmax of the mean
@@ -291,7 +317,9 @@ def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augmen
     """
     from .dataset import FeatureSet
     from .fit import fit as run_fit
+    from .rundir import check_run_dir, locked_run_dir
 
+    check_run_dir(out, resume=resume, overwrite=overwrite)  # before the features are even loaded
     kw = apply_recipe(click.get_current_context(), FIT_RECIPES, recipe,
                       {**kw, "augment": augment, "augment_copies": augment_copies})
     augment, augment_copies = kw.pop("augment"), kw.pop("augment_copies")
@@ -309,11 +337,11 @@ def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augmen
         from .augment import Augmenter, parse_augment
 
         try:
-            recipe = parse_augment(augment, copies=augment_copies, seed=cfg.seed)
+            augment_recipe = parse_augment(augment, copies=augment_copies, seed=cfg.seed)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--augment") from None
-        override = Augmenter(fs, recipe, progress=True, data_dir=data_dir)  # --quiet: no epoch bars, still this
-        cfg.extra["augment"] = recipe.to_dict()
+        override = Augmenter(fs, augment_recipe, progress=True, data_dir=data_dir)  # --quiet: no epoch bars, still this
+        cfg.extra["augment"] = augment_recipe.to_dict()
     folds = None
     if only_folds is not None:
         try:
@@ -325,7 +353,8 @@ def fit(features_path: Path, out: Path, quiet: bool, augment: str | None, augmen
             raise click.BadParameter("no fold given", param_hint="--only-folds")
     if data_dir is not None and not augment:
         raise click.UsageError("--data is used by --augment (the clean features are in the cache)")
-    metrics = run_fit(fs, cfg, out, progress=not quiet, train_override=override, only_folds=folds, resume=resume)
+    with locked_run_dir(out):
+        metrics = run_fit(fs, cfg, out, progress=not quiet, train_override=override, only_folds=folds, resume=resume)
     _echo_result(out, metrics)
 
 
@@ -347,33 +376,53 @@ def _echo_result(out: Path, m: dict) -> None:
                    + (f", {m['ms_per_step']} ms/step" if m["ms_per_step"] is not None else ""))
 
 
+def _learning_rates(ctx: click.Context, param: click.Parameter, value: str) -> list[float]:
+    """``--lrs``: finite positive learning rates, checked before any training."""
+    rates = []
+    for part in value.split(","):
+        try:
+            rate = float(part)
+        except ValueError:
+            raise click.BadParameter(f"{part.strip()!r} is not a number (expected e.g. 0.01,0.001)") from None
+        if not (math.isfinite(rate) and 0 < rate <= 10):
+            raise click.BadParameter(f"{part.strip()!r}: a learning rate is a finite number above 0 (at most 10)")
+        rates.append(rate)
+    return rates
+
+
 @train.command()
 @click.option("--features", "features_path", required=True, type=click.Path(path_type=Path),
               help="Feature cache from 'train prepare' (the papers' MFCCs for Table 2).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the runs and table2.md.")
-@click.option("--lrs", default="0.1,0.01,0.001,0.0001", show_default=True, help="Comma-separated learning rates.")
+@click.option("--lrs", default="0.1,0.01,0.001,0.0001", show_default=True, callback=_learning_rates,
+              help="Comma-separated learning rates.")
 @click.option("--epochs", type=click.IntRange(1), default=100, show_default=True,
               help="Passes over the training windows of every run.")
 @click.option("--split", type=click.Choice(SPLITS), default="paper", show_default=True,
               help="How windows are split into train/valid/test ('paper': the papers' window-leaky 70/10/20).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split and the initialisation.")
 @click.option("--quiet", is_flag=True, help="No per-epoch bars; each run still reports when it starts and ends.")
-def sweep(features_path: Path, out: Path, lrs: str, epochs: int, split: str, seed: int, quiet: bool) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace the runs already in --out (without it they are refused).")
+def sweep(features_path: Path, out: Path, lrs: list[float], epochs: int, split: str, seed: int, quiet: bool,
+          overwrite: bool) -> None:
     """The paper's grid: learning rates x (without, with) dropout, as a Table-2-shaped markdown table."""
     from .dataset import FeatureSet
     from .fit import FitConfig
     from .fit import fit as run_fit
+    from .rundir import check_run_dir, locked_run_dir
 
+    check_run_dir(out, overwrite=overwrite)
     fs = FeatureSet.load(features_path)
     rows = []
-    for dropout in (False, True):
-        for lr in (float(v) for v in lrs.split(",")):
-            name = f"{'dropout' if dropout else 'nodropout'}-lr{lr:g}"
-            cfg = FitConfig(model="crnn", dropout=dropout, lr=lr, epochs=epochs, split=split, seed=seed)
-            m = run_fit(fs, cfg, out / name, progress=not quiet)
-            _echo_result(out / name, m)
-            rows.append((dropout, lr, m))
-    (out / "table2.md").write_text(table2_markdown(rows, split, epochs))
+    with locked_run_dir(out):
+        for dropout in (False, True):
+            for lr in lrs:
+                name = f"{'dropout' if dropout else 'nodropout'}-lr{lr:g}"
+                cfg = FitConfig(model="crnn", dropout=dropout, lr=lr, epochs=epochs, split=split, seed=seed)
+                m = run_fit(fs, cfg, out / name, progress=not quiet)
+                _echo_result(out / name, m)
+                rows.append((dropout, lr, m))
+        (out / "table2.md").write_text(table2_markdown(rows, split, epochs))
     click.echo(f"{out / 'table2.md'} written")
 
 
@@ -634,6 +683,14 @@ def robustness_compare_cmd(reports: tuple[str, ...], all_strengths: bool, baseli
     """
     from .robustness import compare_markdown, load_reports, target_markdown
 
+    if out:
+        from edge_genre.cli import ensure_writable
+        from edge_genre.paths import check_distinct_paths
+
+        sources = [Path(r.split("=", 1)[-1]) for r in reports]
+        inputs = {f"report {p}": p / "robustness.json" if p.is_dir() else p for p in sources}
+        check_distinct_paths(inputs, {"--out": out})
+        ensure_writable(out, "markdown")
     try:
         loaded = load_reports(list(reports))
         text = compare_markdown(loaded, moderate_only=not all_strengths)

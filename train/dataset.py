@@ -25,12 +25,13 @@ import numpy as np
 
 from edge_genre.audio import load_audio
 from edge_genre.config import FeatureConfig
+from edge_genre.paths import read_bytes_limited, require_regular_file
 from edge_genre.dsp import window_features
 from edge_genre.errors import AudioError, ConfigError, EdgeGenreError
+from edge_genre.model_io import RESERVED_LABELS  # outcomes of the runtime, never a label
 
 GTZAN_GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
 CLIP_EXTENSIONS = (".wav", ".au", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
-RESERVED_LABELS = ("silence", "not_music", "uncertain")  # outcomes of the runtime, never a label
 WINDOWS_PER_CLIP = 10  # as in both papers: ten 3-s windows of a 30-s clip
 # What to do with a clip shorter than one window: zero-pad its end (what ``edge-genre classify`` does
 # with a clip of 1 s up to one window, so training sees what the device sees), repeat it to the window's
@@ -38,6 +39,9 @@ WINDOWS_PER_CLIP = 10  # as in both papers: ten 3-s windows of a 30-s clip
 SHORT_POLICIES = ("pad", "loop", "skip")
 DEFAULT_SHORT_POLICY = "pad"
 UNKNOWN_ARTIST = "?"  # prefix of the group of a clip whose artist the index does not name: its own group
+
+
+MAX_LIST_BYTES = 64 * 2**20  # text inputs (artist index, clip and split lists)
 
 
 class DatasetError(EdgeGenreError):
@@ -55,16 +59,16 @@ def _has_audio(folder: Path) -> bool:
     return any(p.suffix.lower() in CLIP_EXTENSIONS and p.is_file() for p in folder.iterdir())
 
 
-def genre_root(data_dir: Path) -> Path:
-    """The folder holding one sub-folder per label: either GTZAN layout, or ``data_dir`` itself when
-    it has sub-folders of audio files (the user's own labels)."""
+def genre_root(data_dir: Path, own_labels: bool = True) -> Path:
+    """The folder holding one sub-folder per label: either GTZAN layout, or (with ``own_labels``)
+    ``data_dir`` itself when it has sub-folders of audio files (the user's own labels)."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DatasetError(f"{data_dir}: no such data directory")
     for candidate in (data_dir / "genres_original", data_dir / "genres", data_dir / "Data" / "genres_original"):
         if candidate.is_dir() and any((candidate / g).is_dir() for g in GTZAN_GENRES):
             return candidate
-    if any(p.is_dir() and not p.name.startswith(".") and _has_audio(p) for p in data_dir.iterdir()):
+    if own_labels and any(p.is_dir() and not p.name.startswith(".") and _has_audio(p) for p in data_dir.iterdir()):
         return data_dir
     raise DatasetError(
         f"{data_dir}: no label folders found (expected <label>/<audio files>, e.g. GTZAN's genres_original/<genre>/; "
@@ -135,7 +139,7 @@ def read_artist_index(path: Path) -> dict[str, str]:
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_bytes_limited(path, MAX_LIST_BYTES, DatasetError, "artist index")
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read the artist index ({exc.strerror or exc})") from None
     try:
@@ -257,6 +261,7 @@ class FeatureSet:
             path = path / "features.npz"
         if not path.exists():
             raise DatasetError(f"{path}: no feature cache; create it with 'edge-genre train prepare'")
+        require_regular_file(path, DatasetError, "feature cache")  # a FIFO or device would block np.load
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
@@ -276,6 +281,14 @@ class FeatureSet:
         fs.source_cache = str(path.resolve())
         if fs.x.shape[1:] != fs.config.feature_shape:
             raise DatasetError(f"{path}: features have shape {fs.x.shape[1:]}, config says {fs.config.feature_shape}")
+        # A damaged or hand-edited cache must fail here, not as a NaN loss after hours of training.
+        if not np.issubdtype(fs.x.dtype, np.floating) or not np.isfinite(fs.x).all():
+            bad = int((~np.isfinite(fs.x)).any(axis=(1, 2)).sum()) if np.issubdtype(fs.x.dtype, np.floating) else 0
+            raise DatasetError(f"{path}: {bad} windows hold NaN or infinite features; re-run 'edge-genre train prepare'")
+        if len(fs.y) != len(fs.x) or len(fs.clip) != len(fs.x) or len(fs.x) == 0:
+            raise DatasetError(f"{path}: {len(fs.x)} windows but {len(fs.y)} labels and {len(fs.clip)} clip ids")
+        if fs.y.size and (fs.y.min() < 0 or fs.y.max() >= len(fs.labels)):
+            raise DatasetError(f"{path}: labels outside 0-{len(fs.labels) - 1}")
         return fs
 
     @property

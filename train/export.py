@@ -17,6 +17,7 @@ import numpy as np
 
 from edge_genre.errors import EdgeGenreError, ModelError
 from edge_genre.model_io import FORMAT_NAME, FORMAT_VERSION, METADATA_NAME
+from edge_genre.paths import atomic_files, check_distinct_paths, check_output_dir
 
 from . import reports
 from .dataset import FeatureSet
@@ -105,7 +106,10 @@ def op_names(tflite: bytes) -> list[str]:
     """Op names of a .tflite, in graph order (from the LiteRT interpreter)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_content=tflite)
+    from edge_genre.model_io import native_stderr_silenced
+
+    with native_stderr_silenced():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate"
+        interp = Interpreter(model_content=tflite)
     return [d["op_name"] for d in interp._get_ops_details()]
 
 
@@ -113,7 +117,10 @@ def check_ops(tflite: bytes, quantized: bool) -> list[str]:
     """Fail if the model holds ops we do not expect, float fallbacks in an int8 model, or un-fused LSTMs."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_content=tflite)
+    from edge_genre.model_io import native_stderr_silenced
+
+    with native_stderr_silenced():
+        interp = Interpreter(model_content=tflite)
     details = interp._get_ops_details()
     ops = sorted({d["op_name"] for d in details})
     allowed = EXPECTED_OPS | (set() if quantized else FLOAT_ONLY_OPS)
@@ -224,17 +231,30 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
     """Write ``<name>_float.tflite`` and ``<name>_int8.tflite`` for a run; returns a report dict.
 
     With ``trust`` (the default) both files also get the calibration temperature and the music
-    detector, fitted on the int8 file's own outputs (:func:`train.trust.calibrate_run`). With
+    detector, fitted on the int8 file's own outputs (:func:`train.trust.calibrate_run`), and
+    ``trust.md``, ``trust.json`` and ``reliability.png`` report them on the held-out songs. With
     ``progress`` each step (loading, float conversion, int8 calibration and conversion, held-out
-    evaluation, trust) is reported on stderr (:mod:`edge_genre.progress`).
+    evaluation, trust) is reported on stderr (:mod:`edge_genre.progress`). All files are written
+    all or nothing (:func:`edge_genre.paths.atomic_files`).
     """
-    from edge_genre.classifier import GenreClassifier
     from edge_genre.progress import Progress
 
     def stage(desc: str) -> Progress:
         return Progress(None, desc, prefix="edge-genre train export", enabled=progress)
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    outputs = {f"--out's {name}_{kind}": out_dir / f"{name}_{kind}" for kind in ("float.tflite", "int8.tflite", "export.json")}
+    check_distinct_paths({f"the run's {n}": Path(run_dir) / n for n in ("model.keras", "run.json", "metrics.json")},
+                         outputs)
+    check_output_dir(out_dir)
+    temperature = None
+    if trust and temperature_from:
+        from .trust import read_temperature
+
+        try:
+            temperature = read_temperature(temperature_from)  # a bad report fails before any work
+        except ValueError as exc:
+            raise ModelError(str(exc)) from None
     with stage(f"loading {run_dir}"):
         run, fs = load_run(run_dir)
         model = load_keras_model(run_dir / "model.keras")
@@ -251,8 +271,23 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
         # Clips the model never saw (its test side): what an honest evaluation of this file may use.
         held_out_clips=run["clips"]["test"],
         **(extra_metadata or {}))
-    out_dir.mkdir(parents=True, exist_ok=True)
     report: dict = {"run": str(run_dir), "held_out_windows": int(held_out.size)}
+    # All or nothing: both models and the reports are written (and evaluated) in a temporary folder
+    # beside out_dir, then renamed into it; a full disk leaves the previous set intact.
+    with atomic_files(out_dir) as tmp:
+        paths = _write_models(run, fs, model, meta, calib, held_out, name, tmp, out_dir, report, stage, progress)
+        if trust:
+            _add_trust(run, fs, meta, paths, name, tmp, report, stage, seed, not_music_dir, temperature)
+        (tmp / f"{name}_export.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def _write_models(run, fs, model, meta, calib, held_out, name: str, tmp: Path, out_dir: Path, report: dict, stage,
+                  progress: bool) -> dict[str, Path]:
+    """The two models into ``tmp`` and their held-out figures into ``report`` (which names their
+    final paths in ``out_dir``); returns kind -> path in ``tmp``."""
+    from edge_genre.classifier import GenreClassifier
+
     paths = {}
     for kind, representative in (("float", None), ("int8", calib)):
         with stage(f"{kind} conversion" + (f" ({len(calib)} calibration windows)" if kind == "int8" else "")):
@@ -262,23 +297,23 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
         # 74 MB less RAM (XNNPACK repacks its large convolutions): the runtime then skips XNNPACK.
         no_xnnpack = no_xnnpack_for(run) if kind == "int8" else {}
         data = add_metadata(raw, {**meta, "quantization": kind, **no_xnnpack})
-        path = out_dir / f"{name}_{kind}.tflite"
+        path = tmp / f"{name}_{kind}.tflite"
         path.write_bytes(data)
         paths[kind] = path
-        report[kind] = {"path": str(path), "size_bytes": len(data), "ops": ops}
+        report[kind] = {"path": str(out_dir / path.name), "size_bytes": len(data), "ops": ops}
 
     # Accuracy of both through the runtime (our quantization of the features) on held-out windows.
     if held_out.size:
-        evaluating = stage(f"held-out evaluation ({held_out.size} windows)")
-        probs = {}
-        for kind, path in paths.items():
-            clf = GenreClassifier(path)
-            probs[kind] = clf.predict(fs.x[held_out])
-            report[kind]["accuracy"] = float((probs[kind].argmax(1) == fs.y[held_out]).mean())
-            if kind == "int8":
-                report[kind]["input_quantization"] = {"scale": float(clf._in_scale), "zero_point": int(clf._in_zero)}
-                report[kind]["output_quantization"] = {"scale": float(clf._out_scale), "zero_point": int(clf._out_zero)}
-        keras_probs = model.predict(fs.x[held_out][..., np.newaxis], verbose=0, batch_size=256)
+        with stage(f"held-out evaluation ({held_out.size} windows)"):
+            probs = {}
+            for kind, path in paths.items():
+                clf = GenreClassifier(path)
+                probs[kind] = clf.predict(fs.x[held_out])
+                report[kind]["accuracy"] = float((probs[kind].argmax(1) == fs.y[held_out]).mean())
+                if kind == "int8":
+                    report[kind]["input_quantization"] = {"scale": float(clf._in_scale), "zero_point": int(clf._in_zero)}
+                    report[kind]["output_quantization"] = {"scale": float(clf._out_scale), "zero_point": int(clf._out_zero)}
+            keras_probs = model.predict(fs.x[held_out][..., np.newaxis], verbose=0, batch_size=256)
         report["keras_accuracy"] = float((keras_probs.argmax(1) == fs.y[held_out]).mean())
         report["top1_agreement"] = float((probs["float"].argmax(1) == probs["int8"].argmax(1)).mean())
         # Songs: the argmax of the mean of a song's window probabilities, as classify does.
@@ -288,24 +323,26 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
             report[kind]["song_accuracy"] = metrics["track_accuracy"]
         pairs = zip(songs["float"]["track_predictions"].values(), songs["int8"]["track_predictions"].values())
         report["song_agreement"] = float(np.mean([a[1] == b[1] for a, b in pairs]))
-        evaluating.close()
-    if trust:
-        from .trust import calibrate_run, read_temperature, run_probabilities, summarize, trust_data, write_summary
+    return paths
 
-        temperature = read_temperature(temperature_from) if temperature_from else None
 
-        clips = list(dict.fromkeys(fs.clip[np.concatenate([train_idx, held_out])].tolist()))
-        with stage("calibration temperature and not-music detector (generating non-music)"):
-            data = trust_data(fs, clips, not_music_dir, progress=False)
+def _add_trust(run, fs, meta, paths: dict[str, Path], name: str, tmp: Path, report: dict, stage, seed: int,
+               not_music_dir: Path | None, temperature) -> None:
+    """Fit the temperature and the music detector on the int8 file's outputs, store both in the
+    two files and write trust.md / trust.json / reliability.png beside them."""
+    from .trust import calibrate_run, run_probabilities, summarize, trust_data, write_summary
+
+    idx = np.concatenate([np.asarray(run["windows"][side], dtype=int) for side in ("train", "test")])
+    clips = list(dict.fromkeys(fs.clip[idx].tolist()))
+    with stage("calibration temperature and not-music detector (generating non-music, degrading songs)"):
+        data = trust_data(fs, clips, not_music_dir, progress=False)
         probs = run_probabilities(run, fs, model_path=paths["int8"])
         entries, trust_report = calibrate_run(run, fs, data, probs, seed=seed, temperature=temperature)
-        for kind, path in paths.items():
-            extra = no_xnnpack_for(run) if kind == "int8" else {}
-            path.write_bytes(add_metadata(path.read_bytes(), {**meta, "quantization": kind, **extra, **entries}))
-        protocol = f"{fit_config.get('split', '?')} split, the run's held-out songs"
-        summary = write_summary(summarize([trust_report], fs.labels), out_dir, protocol,
-                                f"{name}_int8.tflite: {protocol}")  # trust.md, trust.json, reliability.png
-        report["trust"] = {"temperature": entries["calibration"]["temperature"],
-                           "music_threshold": entries["music_detector"]["threshold"], **summary}
-    (out_dir / f"{name}_export.json").write_text(json.dumps(report, indent=2))
-    return report
+    for kind, path in paths.items():
+        extra = no_xnnpack_for(run) if kind == "int8" else {}
+        path.write_bytes(add_metadata(path.read_bytes(), {**meta, "quantization": kind, **extra, **entries}))
+        report[kind]["size_bytes"] = path.stat().st_size
+    protocol = f"{run.get('fit_config', {}).get('split', '?')} split, the run's held-out songs"
+    summary = write_summary(summarize([trust_report], fs.labels), tmp, protocol, f"{name}_int8.tflite: {protocol}")
+    report["trust"] = {"temperature": entries["calibration"]["temperature"],
+                       "music_threshold": entries["music_detector"]["threshold"], **summary}

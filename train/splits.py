@@ -193,9 +193,14 @@ def fold_contents(fs: FeatureSet, folds: list[Fold]) -> dict:
 
 def read_split_list(path: Path) -> set[str]:
     """Clip ids (``blues.00029``) from a list of paths like ``blues/blues.00029.wav``."""
+    from edge_genre.paths import read_bytes_limited
+
+    from .dataset import MAX_LIST_BYTES
+
     if not Path(path).exists():
         raise DatasetError(f"{path}: split list not found")
-    return {Path(line.strip()).stem for line in Path(path).read_text().splitlines() if line.strip()}
+    text = read_bytes_limited(path, MAX_LIST_BYTES, DatasetError, "split list").decode("utf-8", "replace")
+    return {Path(line.strip()).stem for line in text.splitlines() if line.strip()}
 
 
 def filtered(fs: FeatureSet, lists_dir: Path) -> Fold:
