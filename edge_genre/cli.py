@@ -307,7 +307,7 @@ def main() -> None:
 
 MODEL_OPTION = click.option(
     "--model", "-m", default="int8", show_default=True, metavar=MODEL_CHOICES,
-    help="Shipped model: int8 (default, 166 KiB reduced CRNN) or large (musicnn backbone, 900 KiB, more accurate "
+    help="Shipped model: int8 (default, 175 KiB reduced CRNN) or large (musicnn backbone, 914 KiB, more accurate "
          "on unseen music, ~24x the time per hop: Pi 4/5), or their float references; or an exported .tflite file.",
 )
 THREADS_OPTION = click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64), help="Interpreter threads.")
