@@ -327,34 +327,30 @@ def load_keras(path: Path, threads: int) -> tuple[Any, Callable[[np.ndarray], An
     return model, model.predict_on_batch, graph
 
 
-# Flatbuffer fields of the TFLite schema used below.
-_MODEL_SUBGRAPHS, _MODEL_BUFFERS = 2, 4
-_SUBGRAPH_TENSORS = 0
-_TENSOR_BUFFER, _TENSOR_IS_VARIABLE = 2, 5
-_BUFFER_DATA, _BUFFER_OFFSET = 0, 1
 
 
 def constant_and_variable_tensors(path: Path) -> tuple[set[int], set[int]]:
     """Indices of the first subgraph's tensors stored in the file (weights) and its variable tensors."""
-    from edge_genre.model_io import _Table
+    from edge_genre.model_io import (BUFFER_DATA, BUFFER_OFFSET, MODEL_BUFFERS, MODEL_SUBGRAPHS, SUBGRAPH_TENSORS,
+                                     TENSOR_BUFFER, TENSOR_IS_VARIABLE, FlatbufferTable)
 
     data = Path(path).read_bytes()
-    root = _Table(data, struct.unpack_from("<I", data, 0)[0])
-    buffers = root.table_vector(_MODEL_BUFFERS)
-    subgraphs = root.table_vector(_MODEL_SUBGRAPHS)
+    root = FlatbufferTable.root(data)
+    buffers = root.table_vector(MODEL_BUFFERS)
+    subgraphs = root.table_vector(MODEL_SUBGRAPHS)
     consts, variables = set(), set()
     if not subgraphs:
         return consts, variables
-    for i, tensor in enumerate(subgraphs[0].table_vector(_SUBGRAPH_TENSORS)):
-        b = tensor.uint32(_TENSOR_BUFFER)
+    for i, tensor in enumerate(subgraphs[0].table_vector(SUBGRAPH_TENSORS)):
+        b = tensor.uint32(TENSOR_BUFFER)
         if 0 < b < len(buffers):
             buf = buffers[b]
-            has_data = buf.vector(_BUFFER_DATA)[1] > 0
-            offset_at = buf._field(_BUFFER_OFFSET)
+            has_data = buf.vector(BUFFER_DATA)[1] > 0
+            offset_at = buf.field(BUFFER_OFFSET)
             has_offset = offset_at is not None and struct.unpack_from("<Q", data, offset_at)[0] > 1
             if has_data or has_offset:
                 consts.add(i)
-        flag_at = tensor._field(_TENSOR_IS_VARIABLE)
+        flag_at = tensor.field(TENSOR_IS_VARIABLE)
         if flag_at is not None and data[flag_at]:
             variables.add(i)
     return consts, variables
@@ -362,8 +358,9 @@ def constant_and_variable_tensors(path: Path) -> tuple[set[int], set[int]]:
 
 def _ops(interpreter) -> list[dict]:
     """The model's own ops in graph order (delegate kernels, which replace some of them, left out)."""
-    details = interpreter._get_ops_details() if hasattr(interpreter, "_get_ops_details") else []
-    return [d for d in details if d["op_name"] != "DELEGATE"]
+    from edge_genre.model_io import op_details
+
+    return [d for d in op_details(interpreter) if d["op_name"] != "DELEGATE"]
 
 
 def model_graph_stats(interpreter, path: Path) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edge_genre.cli import _model_path, ensure_writable
+from edge_genre.cli_support import ensure_writable, model_path_of
 from edge_genre.errors import OutputError
 from edge_genre.model_io import MODEL_CHOICES
 from edge_genre.paths import check_distinct_paths
@@ -54,8 +54,8 @@ def bench(model: str, float_model: str | None, keras_model: Path | None, threads
     packages are missing. Timings are medians of many repetitions: run on a quiet machine.
     """
     # Check the report paths first: a benchmark takes minutes, a bad path must not throw that away.
-    inputs = {"the model under test": _model_path(model), "--audio": audio, "--keras-model": keras_model,
-              "--float-model": _model_path(float_model) if float_model not in (None, "auto") else None}
+    inputs = {"the model under test": model_path_of(model), "--audio": audio, "--keras-model": keras_model,
+              "--float-model": model_path_of(float_model) if float_model not in (None, "auto") else None}
     check_distinct_paths(inputs, {"--markdown": markdown, "--plot": plot, "--json-out": json_out})
     for path, what in ((markdown, "markdown report"), (plot, "plot"), (json_out, "JSON report")):
         if path is not None:

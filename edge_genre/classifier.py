@@ -60,6 +60,30 @@ def window_starts(n_samples: int, config: FeatureConfig, hop_seconds: float | No
     return list(range(0, n_samples - n_window + 1, hop))
 
 
+@dataclass(frozen=True)
+class TensorSpec:
+    """A model input or output tensor: where it is, its shape and type, and its quantization
+    (``real = (q - zero_point) * scale``; scale 0 for a float tensor)."""
+
+    index: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    scale: float
+    zero_point: int
+
+    @classmethod
+    def from_details(cls, d: dict) -> "TensorSpec":
+        scale, zero = d["quantization"]
+        return cls(int(d["index"]), tuple(int(x) for x in d["shape"]), np.dtype(d["dtype"]), float(scale), int(zero))
+
+    @property
+    def quantized(self) -> bool:
+        return np.issubdtype(self.dtype, np.integer)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"shape": list(self.shape), "dtype": self.dtype.name, "scale": self.scale, "zero_point": self.zero_point}
+
+
 @dataclass
 class WindowResult:
     """Classification of one window."""
@@ -172,6 +196,7 @@ class GenreClassifier:
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"{self.path}: expected one input and one output tensor")
         self._in, self._out = inputs[0], outputs[0]
+        self.input_spec, self.output_spec = TensorSpec.from_details(inputs[0]), TensorSpec.from_details(outputs[0])
         expected = self.config.feature_shape
         shape = tuple(int(d) for d in self._in["shape"])
         if shape[1:3] != expected:
@@ -187,7 +212,23 @@ class GenreClassifier:
 
     @property
     def quantized(self) -> bool:
-        return np.issubdtype(self._in_dtype, np.integer)
+        return self.input_spec.quantized
+
+    @property
+    def op_names(self) -> list[str]:
+        """Sorted names of the model's ops (as the interpreter reports them, delegates left out)."""
+        from .model_io import op_names
+
+        return op_names(self.interpreter)
+
+    def invoke_raw(self, model_input: np.ndarray) -> np.ndarray:
+        """The raw output tensor (int8 or float, flattened) for an already quantized input, from
+        zeroed LSTM state: what a TFLite Micro port computes, for cross-checks."""
+        self.interpreter.reset_all_variables()
+        self.interpreter.set_tensor(self._in["index"],
+                                    np.asarray(model_input).reshape(self._in_shape).astype(self._in_dtype))
+        self.interpreter.invoke()
+        return np.array(self.interpreter.get_tensor(self._out["index"])).reshape(-1)
 
     def quantize(self, features: np.ndarray) -> np.ndarray:
         """Features as the model's input tensor (int8 with the model's scale/zero point, or float32)."""

@@ -8,21 +8,19 @@ the runtime commands start fast and never load TensorFlow.
 
 from __future__ import annotations
 
-import errno
 import importlib
 import json
-import math
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 import click
 import numpy as np
 
 from . import __version__
 from .audio import RAW_FORMATS
-from .cli_options import music_threshold_option
+from .cli_support import (WRITE_ERRNOS, FiniteFloatRange, describe_os_error, ensure_writable, fail, model_path_of,
+                          music_threshold_option, stdout_closed, write_npy_atomically)
 from .errors import DeviceError, EdgeGenreError, OutputWriteError
 from .exit_codes import EXIT_DEVICE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT, EXIT_PARTIAL, EXIT_USAGE
 from .model_io import MODEL_CHOICES
@@ -37,114 +35,6 @@ LAZY_COMMANDS = {
     "bench": ("benchmarks.bench_cli", "bench", "Latency, memory, size and accuracy of the models."),
     "export-firmware": ("firmware_export.cli", "export_firmware", "Write the model and MFCC tables as C sources for TFLite Micro."),
 }
-
-
-def fail(message: str, status: int = EXIT_USAGE) -> NoReturn:
-    """Print a one-line error (printable even for file names that are not UTF-8) and exit with ``status``."""
-    line = " ".join(printable(message).splitlines())
-    try:
-        click.echo(f"edge-genre: error: {line}", err=True)
-    except OSError:  # stderr itself is gone: the status still tells
-        pass
-    sys.exit(status)
-
-
-def stdout_closed() -> NoReturn:
-    """The reader of stdout went away (``| head -1``): end quietly, like ``listen`` does."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # keep Python from complaining when it flushes at exit
-    except (OSError, ValueError):
-        pass
-    sys.exit(EXIT_OK)
-
-
-class FiniteFloatRange(click.FloatRange):
-    """``click.FloatRange`` that also refuses NaN (which compares false with every bound) and infinities."""
-
-    def convert(self, value, param, ctx):
-        rv = super().convert(value, param, ctx)
-        if rv is not None and not math.isfinite(rv):
-            self.fail(f"{value!r} is not a finite number.", param, ctx)
-        return rv
-
-    def _describe_range(self) -> str:
-        if self.min is None and self.max is None:  # click would show "x<=None"
-            return "finite"
-        return super()._describe_range()
-
-
-def describe_os_error(exc: OSError) -> str:
-    """One line for an operating-system error: the path and the reason, without a traceback."""
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    return f"{exc.filename}: {reason}" if exc.filename else reason
-
-
-def ensure_writable(path: Path, what: str = "output file") -> Path:
-    """Fail now, before any long work, if ``path`` cannot be created or overwritten as a file."""
-    path = Path(path)
-    if path.is_dir():
-        fail(f"cannot write {what} {path}: it is a directory")
-    if not path.parent.is_dir():
-        fail(f"cannot write {what} {path}: directory {path.parent} does not exist")
-    existed = path.exists()
-    try:
-        with open(path, "ab"):
-            pass
-    except OSError as exc:
-        fail(f"cannot write {what} {path}: {exc.strerror or exc}")
-    if not existed:
-        path.unlink(missing_ok=True)
-    return path
-
-
-def write_npy_atomically(out: Path, array: np.ndarray) -> None:
-    """Write ``array`` as .npy to exactly ``out`` (no ".npy" appended), all or nothing.
-
-    The data go to a temporary file beside ``out`` that replaces it only once complete, so a full
-    disk leaves the previous file intact and no partial one behind.
-    """
-    import os
-    import tempfile
-
-    out = Path(out)
-    tmp = None
-    try:
-        if out.exists() and not out.is_file():  # a device or pipe (/dev/stdout): write into it
-            with open(out, "wb") as f:
-                np.save(f, array)
-            return
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, out.stat().st_mode & 0o777 if out.exists() else 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, out)
-        tmp = None
-    except OSError as exc:
-        fail(f"cannot write {out}: {exc.strerror or exc}", EXIT_OUTPUT if exc.errno in _WRITE_ERRNOS else EXIT_USAGE)
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-
-
-def ensure_directory(path: Path, what: str = "output directory", create: bool = True) -> Path:
-    """Create ``path`` (and its parents) now, or fail with one line if it cannot be a directory.
-
-    With ``create=False`` only an existing non-directory is refused (the command creates it later,
-    once its inputs have been checked).
-    """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        fail(f"cannot use {path} as {what}: it is a file")
-    if not create:
-        return path
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        fail(f"cannot create {what} {path}: {exc.strerror or exc}")
-    return path
 
 
 # Top-level modules of the optional extras -> the install command that brings them.
@@ -202,7 +92,27 @@ def printable_output() -> None:
             pass
 
 
-_WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}  # the disk, not the user's input
+
+
+def checkout_root() -> Path | None:
+    """The source checkout this edge_genre was installed from in editable mode (``pip install -e``),
+    recognised by the desktop tools beside it; None for an installed wheel."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() and (root / "train" / "cli.py").is_file() else None
+
+
+def import_desktop_tool(module_name: str):
+    """Import a desktop tool's module (``train``, ``benchmarks``, ``firmware_export``: not in the
+    runtime wheel). They live beside ``edge_genre`` in a checkout; an editable install maps only
+    ``edge_genre``, so the checkout is put on ``sys.path`` when the tool is not importable already."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        root = checkout_root()
+        if exc.name != module_name.split(".")[0] or root is None or str(root) in sys.path:
+            raise
+        sys.path.insert(0, str(root))
+        return importlib.import_module(module_name)
 
 
 class LazyGroup(click.Group):
@@ -228,9 +138,12 @@ class LazyGroup(click.Group):
             if ctx.resilient_parsing:  # shell completion: do not import
                 return click.Command(name, help=help_text, short_help=help_text)
             try:
-                module = importlib.import_module(module_name)
+                module = import_desktop_tool(module_name)
             except ImportError as exc:
                 missing = getattr(exc, "name", None) or str(exc)
+                if missing == module_name.split(".")[0]:
+                    fail(f"'edge-genre {name}' is a desktop tool: it runs from a checkout of edge-genre "
+                         f"(git clone ...; pip install -e '.[train]'), not from the runtime wheel")
                 hint = missing_extra(missing) or (TRAIN_INSTALL if name == "train" else DEV_INSTALL)
                 fail(f"'edge-genre {name}' needs {hint} ({missing} is not installed)")
             self.add_command(getattr(module, attr), name)
@@ -270,7 +183,7 @@ class LazyGroup(click.Group):
         except EdgeGenreError as exc:
             fail(str(exc))
         except OSError as exc:  # an output path that cannot be written, a disk that is full
-            fail(describe_os_error(exc), EXIT_OUTPUT if getattr(exc, "errno", None) in _WRITE_ERRNOS else EXIT_USAGE)
+            fail(describe_os_error(exc), EXIT_OUTPUT if getattr(exc, "errno", None) in WRITE_ERRNOS else EXIT_USAGE)
         except MemoryError:
             fail("out of memory")
         except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
@@ -337,7 +250,7 @@ def features(path: Path, kind: str | None, model: str | None, out: Path | None, 
 
     if model is not None and kind is not None:
         fail("--kind and --model exclude each other: a model brings its own front end")
-    check_distinct_paths({"the input audio file": path, "the model": _model_path(model)}, {"--out": out})
+    check_distinct_paths({"the input audio file": path, "the model": model_path_of(model)}, {"--out": out})
     if out is not None and not (out.exists() and not out.is_file()):  # a device (/dev/stdout) is written into
         ensure_writable(out, "feature file")
     if model is not None:
@@ -471,18 +384,6 @@ def classify(paths: tuple[Path, ...], model: str, threads: int, top_k: int, wind
         sys.exit(EXIT_USAGE if failures == len(files) else EXIT_PARTIAL)
 
 
-def _model_path(model: str | None) -> Path | None:
-    """The file behind ``--model`` when it names one (for the output-is-an-input check), else None."""
-    if model is None:
-        return None
-    from .model_io import resolve_model_path
-
-    try:
-        return resolve_model_path(model)
-    except EdgeGenreError:
-        return None  # reported when the model is loaded
-
-
 def _warn_bandwidth(f, path, config, warned_rates: set[int]) -> None:
     """Warn (once per sample rate, on stderr) when a file's rate is too low for the model's band."""
     rate = int(f.samplerate)
@@ -500,17 +401,14 @@ def info(model: str, as_json: bool) -> None:
     from .classifier import GenreClassifier
 
     clf = GenreClassifier(model)
-    details = clf.interpreter._get_ops_details() if hasattr(clf.interpreter, "_get_ops_details") else []
-    ops = sorted({d["op_name"] for d in details} - {"DELEGATE"})  # DELEGATE: XNNPACK's node, not a model op
+    ops = clf.op_names
     desc = {
         "model": str(clf.path),
         "size_bytes": clf.path.stat().st_size,
         "backend": clf.backend,
         "ops": ops,
-        "input": {"shape": [int(d) for d in clf._in["shape"]], "dtype": np.dtype(clf._in_dtype).name,
-                  "scale": float(clf._in_scale), "zero_point": int(clf._in_zero)},
-        "output": {"shape": [int(d) for d in clf._out["shape"]], "dtype": np.dtype(clf._out["dtype"]).name,
-                   "scale": float(clf._out_scale), "zero_point": int(clf._out_zero)},
+        "input": clf.input_spec.to_dict(),
+        "output": clf.output_spec.to_dict(),
         "labels": list(clf.labels),
         "feature_config": clf.config.to_dict(),
         **{k: v for k, v in clf.info.extra.items() if k not in ("format", "format_version", "music_detector")},

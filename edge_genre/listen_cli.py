@@ -14,8 +14,7 @@ from pathlib import Path
 import click
 
 from .audio import RAW_FORMATS
-from .cli import FiniteFloatRange
-from .cli_options import music_threshold_option
+from .cli_support import FiniteFloatRange, music_threshold_option
 from .errors import EdgeGenreError, OutputWriteError
 from .model_io import MODEL_CHOICES
 

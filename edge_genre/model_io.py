@@ -42,10 +42,12 @@ _OPTIONAL_FIELDS: dict[str, tuple[type, ...]] = {
     "architecture": (str,), "trained_on": (str,), "split": (str,), "quantization": (str,),
     "held_out_clips": (list,), "training": (dict,), "xnnpack": (bool,)}
 
-# Field indices in the TFLite schema (tensorflow/lite/schema/schema.fbs).
-_MODEL_BUFFERS, _MODEL_METADATA = 4, 6
-_METADATA_NAME, _METADATA_BUFFER = 0, 1
-_BUFFER_DATA = 0
+# Field indices in the TFLite schema (tensorflow/lite/schema/schema.fbs), for FlatbufferTable.
+MODEL_SUBGRAPHS, MODEL_BUFFERS, MODEL_METADATA = 2, 4, 6
+SUBGRAPH_TENSORS = 0
+TENSOR_BUFFER, TENSOR_IS_VARIABLE = 2, 5
+METADATA_NAME_FIELD, METADATA_BUFFER = 0, 1
+BUFFER_DATA, BUFFER_OFFSET = 0, 1
 
 
 @dataclass(frozen=True)
@@ -62,14 +64,28 @@ class ModelInfo:
         return self.path.stat().st_size
 
 
-class _Table:
-    """Just enough of a flatbuffer table reader for the TFLite ``Model`` root."""
+class FlatbufferTable:
+    """Just enough of a flatbuffer table reader for a TFLite file (no flatbuffers package).
+
+    ``FlatbufferTable.root(data)`` is the ``Model`` table; fields are read by their index in
+    ``schema.fbs`` (the ``MODEL_*``, ``SUBGRAPH_*``, ``TENSOR_*``, ``BUFFER_*`` constants here).
+    Out-of-range reads raise ``struct.error`` or ``IndexError``.
+    """
 
     def __init__(self, buf: bytes, pos: int) -> None:
         self.buf, self.pos = buf, pos
         vtable = pos - struct.unpack_from("<i", buf, pos)[0]
         self._vtable = vtable
         self._vtable_len = struct.unpack_from("<H", buf, vtable)[0]
+
+    @classmethod
+    def root(cls, data: bytes) -> "FlatbufferTable":
+        """The root table of a flatbuffer (a TFLite ``Model``)."""
+        return cls(data, struct.unpack_from("<I", data, 0)[0])
+
+    def field(self, index: int) -> int | None:
+        """Byte position of field ``index`` in the buffer, None when the field is absent."""
+        return self._field(index)
 
     def _field(self, index: int) -> int | None:
         slot = 4 + 2 * index
@@ -93,9 +109,9 @@ class _Table:
         vec = self._indirect(at)
         return vec + 4, struct.unpack_from("<I", self.buf, vec)[0]
 
-    def table_vector(self, index: int) -> list["_Table"]:
+    def table_vector(self, index: int) -> list["FlatbufferTable"]:
         start, n = self.vector(index)
-        return [_Table(self.buf, self._indirect(start + 4 * i)) for i in range(n)]
+        return [FlatbufferTable(self.buf, self._indirect(start + 4 * i)) for i in range(n)]
 
     def string(self, index: int) -> str:
         start, n = self.vector(index)
@@ -111,13 +127,13 @@ def read_tflite_metadata(data: bytes) -> dict[str, bytes]:
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise ModelError("not a TFLite model (no TFL3 file identifier)")
     try:
-        model = _Table(data, struct.unpack_from("<I", data, 0)[0])
-        buffers = model.table_vector(_MODEL_BUFFERS)
+        model = FlatbufferTable.root(data)
+        buffers = model.table_vector(MODEL_BUFFERS)
         entries = {}
-        for meta in model.table_vector(_MODEL_METADATA):
-            index = meta.uint32(_METADATA_BUFFER)
+        for meta in model.table_vector(MODEL_METADATA):
+            index = meta.uint32(METADATA_BUFFER)
             if index < len(buffers):
-                entries[meta.string(_METADATA_NAME)] = buffers[index].bytes_(_BUFFER_DATA)
+                entries[meta.string(METADATA_NAME_FIELD)] = buffers[index].bytes_(BUFFER_DATA)
         return entries
     except (struct.error, IndexError) as exc:
         raise ModelError(f"corrupt TFLite flatbuffer ({exc})") from None
@@ -263,3 +279,19 @@ def make_interpreter(path: Path, num_threads: int = 1, default_delegates: bool =
     raise ModelError(
         "no TFLite interpreter installed: pip install ai-edge-litert (or tflite-runtime); " + "; ".join(errors)
     )
+
+
+def op_details(interpreter: Any) -> list[dict]:
+    """The ops of an interpreter's graph in order (``op_name``, ``inputs``, ``outputs`` ...).
+
+    The one place that reads LiteRT's private ``_get_ops_details`` (no public equivalent exists);
+    an interpreter without it gives an empty list. Delegate nodes (``DELEGATE``: XNNPACK's
+    replacement of some ops) are included; :func:`op_names` leaves them out.
+    """
+    getter = getattr(interpreter, "_get_ops_details", None)
+    return list(getter()) if getter is not None else []
+
+
+def op_names(interpreter: Any) -> list[str]:
+    """Sorted names of the model's own ops (delegate nodes left out)."""
+    return sorted({d["op_name"] for d in op_details(interpreter)} - {"DELEGATE"})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edge_genre.cli import FiniteFloatRange
+from edge_genre.cli_support import FiniteFloatRange
 
 
 def _kib(n: int) -> str:

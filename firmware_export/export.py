@@ -40,7 +40,7 @@ import numpy as np
 from edge_genre.config import FeatureConfig
 from edge_genre.dsp import FrontEnd, window_features
 from edge_genre.errors import AudioError, EdgeGenreError, ModelError
-from edge_genre.model_io import MAX_MODEL_BYTES, native_stderr_silenced, read_model_info, resolve_model_path
+from edge_genre.model_io import MAX_MODEL_BYTES, native_stderr_silenced, op_details, read_model_info, resolve_model_path
 from edge_genre.paths import atomic_files, check_distinct_paths, check_output_dir, read_bytes_limited
 from edge_genre.streaming import hop_frames_for
 
@@ -119,11 +119,7 @@ def mfcc_work_bytes(config: FeatureConfig, precision_bytes: int = 8) -> dict:
 
 def _litert_output(clf, model_input: np.ndarray) -> np.ndarray:
     """Raw LiteRT output of one window, from zeroed LSTM states (as TflmModel.run)."""
-    interp = clf.interpreter
-    interp.reset_all_variables()
-    interp.set_tensor(clf._in["index"], model_input.reshape(clf._in_shape).astype(clf._in_dtype))
-    interp.invoke()
-    return np.array(interp.get_tensor(clf._out["index"])).reshape(-1)
+    return clf.invoke_raw(model_input)
 
 
 def compare_with_litert(clf, model: tflm.TflmModel, model_inputs: np.ndarray) -> dict:
@@ -156,7 +152,7 @@ def compare_ops_with_litert(model_bytes: bytes, model_inputs: np.ndarray, arena_
     """
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    runtime = tflm._runtime()
+    runtime = tflm.runtime()
     with native_stderr_silenced():
         lite = Interpreter(model_content=model_bytes, experimental_preserve_all_tensors=True,
                            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
@@ -166,7 +162,7 @@ def compare_ops_with_litert(model_bytes: bytes, model_inputs: np.ndarray, arena_
     with tflm._captured_native_output():
         micro = runtime.Interpreter.from_bytes(model_bytes, arena_size=arena,
                                                intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
-    ops = lite._get_ops_details()
+    ops = op_details(lite)
     worst = [0] * len(ops)
     in_index = lite.get_input_details()[0]["index"]
     for x in model_inputs:
@@ -204,12 +200,12 @@ def misaligned_buffers(data: bytes) -> int:
     """
     import struct
 
-    from edge_genre.model_io import _BUFFER_DATA, _MODEL_BUFFERS, _Table
+    from edge_genre.model_io import BUFFER_DATA, MODEL_BUFFERS, FlatbufferTable
 
     try:
-        root = _Table(data, struct.unpack_from("<I", data, 0)[0])
-        return sum(1 for buf in root.table_vector(_MODEL_BUFFERS)
-                   for start, n in [buf.vector(_BUFFER_DATA)] if n and start % 16)
+        root = FlatbufferTable.root(data)
+        return sum(1 for buf in root.table_vector(MODEL_BUFFERS)
+                   for start, n in [buf.vector(BUFFER_DATA)] if n and start % 16)
     except (struct.error, IndexError) as exc:
         raise ModelError(f"corrupt TFLite flatbuffer ({exc})") from None
 
@@ -221,13 +217,13 @@ def _open_model(model):
     info = read_model_info(model)
     data = read_bytes_limited(info.path, MAX_MODEL_BYTES, ModelError, "model file")
     clf = GenreClassifier(info.path)
-    if np.dtype(clf._in_dtype) != np.int8 or np.dtype(clf._out["dtype"]) != np.int8:
+    if clf.input_spec.dtype != np.int8 or clf.output_spec.dtype != np.int8:
         raise ModelError(
             f"{info.path}: export-firmware needs a full-integer int8 model (int8 input and output), this one has "
-            f"{np.dtype(clf._in_dtype).name} input and {np.dtype(clf._out['dtype']).name} output; export with "
+            f"{clf.input_spec.dtype.name} input and {clf.output_spec.dtype.name} output; export with "
             "'edge-genre train export' and use the *_int8.tflite"
         )
-    if not clf._in_scale > 0:
+    if not clf.input_spec.scale > 0:
         raise ModelError(f"{info.path}: the int8 input tensor has no quantisation scale")
     if info.config.kind == "musicnn":
         largest = largest_activation_bytes(data)
@@ -614,10 +610,8 @@ def export_firmware(model, out_dir, *, audio=None, audio_offset: float | None = 
         "ops": ops,
         "resolver_methods": methods,
         "misaligned_buffers": misaligned_buffers(data),
-        "input": {"shape": [int(d) for d in clf._in["shape"]], "scale": float(clf._in_scale),
-                  "zero_point": int(clf._in_zero)},
-        "output": {"shape": [int(d) for d in clf._out["shape"]], "scale": float(clf._out_scale),
-                   "zero_point": int(clf._out_zero)},
+        "input": {k: v for k, v in clf.input_spec.to_dict().items() if k != "dtype"},
+        "output": {k: v for k, v in clf.output_spec.to_dict().items() if k != "dtype"},
         "arena": {
             "needed": arena.needed,
             "size": arena_size,

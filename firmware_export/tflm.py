@@ -64,7 +64,8 @@ def _schema():
     return schema
 
 
-def _runtime():
+def runtime():
+    """The TFLite Micro Python runtime (``tflite_micro``), or a one-line :class:`ModelError`."""
     try:
         from tflite_micro.python.tflite_micro import runtime
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -140,10 +141,10 @@ def _captured_native_output():
 
 def _try_interpreter(model_bytes: bytes, arena_size: int, invoke: bool = True):
     """(interpreter, None) when TFLM allocates (and invokes) with ``arena_size``, else (None, log text)."""
-    runtime = _runtime()
+    runtime_module = runtime()
     with _captured_native_output() as log:
         try:
-            interp = runtime.Interpreter.from_bytes(model_bytes, arena_size=int(arena_size))
+            interp = runtime_module.Interpreter.from_bytes(model_bytes, arena_size=int(arena_size))
             if invoke:
                 details = interp.get_input_details(0)
                 interp.set_input(np.zeros(details["shape"], dtype=details["dtype"]), 0)

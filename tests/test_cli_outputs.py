@@ -54,7 +54,7 @@ def test_features_out_keeps_the_old_file_when_writing_fails(clip, tmp_path, monk
         f.write(b"\x93NUMPY partial")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("edge_genre.cli.np.save", full_disk)
+    monkeypatch.setattr("edge_genre.cli_support.np.save", full_disk)
     assert_one_line_error(invoke("features", clip, "--out", out), "No space left on device", status=4)
     assert out.read_bytes() == before  # the previous file is intact ...
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.wav", "keep.npy"]  # ... and no partial file is left

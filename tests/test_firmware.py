@@ -30,6 +30,7 @@ pytest.importorskip("tflite_micro", reason="the firmware export needs the tflite
 from edge_genre.config import FeatureConfig  # noqa: E402
 from edge_genre.dsp import window_features  # noqa: E402
 from edge_genre.errors import ModelError  # noqa: E402
+from edge_genre.model_io import op_details  # noqa: E402
 from firmware_export import tflm  # noqa: E402
 from firmware_export.codegen import read_c_array, read_c_define  # noqa: E402
 from firmware_export.export import (  # noqa: E402
@@ -276,11 +277,11 @@ def test_mfcc_tables_equal_the_numpy_front_end(exported, classifier):
                         ("EG_MFCC_HOP_LENGTH", config.hop_length), ("EG_MFCC_N_MELS", config.n_mels),
                         ("EG_MFCC_N_MFCC", config.n_mfcc), ("EG_MFCC_N_FRAMES", config.n_frames),
                         ("EG_MFCC_WINDOW_SAMPLES", config.window_samples),
-                        ("EG_MFCC_INPUT_ZERO_POINT", int(classifier._in_zero))]:
+                        ("EG_MFCC_INPUT_ZERO_POINT", classifier.input_spec.zero_point)]:
         assert int(read_c_define(hdr, name).strip("()")) == value, name
     assert read_c_define(hdr, "EG_MFCC_NORMALIZE") == f"EG_NORMALIZE_{config.normalization.upper()}"
     assert np.float32(read_c_define(hdr, "EG_MFCC_TOP_DB").rstrip("f")) == np.float32(config.top_db)
-    assert np.float32(read_c_define(hdr, "EG_MFCC_INPUT_SCALE").rstrip("f")) == np.float32(classifier._in_scale)
+    assert np.float32(read_c_define(hdr, "EG_MFCC_INPUT_SCALE").rstrip("f")) == np.float32(classifier.input_spec.scale)
 
 
 def test_test_vectors_are_the_numpy_and_tflm_results(exported, classifier, test_model):
@@ -307,14 +308,14 @@ def test_test_vectors_are_the_numpy_and_tflm_results(exported, classifier, test_
 
 def test_op_list_matches_litert(exported, classifier):
     report, _ = exported
-    litert_ops = sorted({d["op_name"] for d in classifier.interpreter._get_ops_details()} - {"DELEGATE"})
+    litert_ops = classifier.op_names
     # XNNPACK may take over ops (shown as DELEGATE); an undelegated interpreter lists them all.
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     plain = Interpreter(model_path=str(classifier.path),
                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     plain.allocate_tensors()
-    plain_ops = sorted({d["op_name"] for d in plain._get_ops_details()})
+    plain_ops = sorted({d["op_name"] for d in op_details(plain)})
     assert set(litert_ops) <= set(plain_ops)
     assert report["ops"] == plain_ops
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in report["ops"]

@@ -90,7 +90,7 @@ def compare(runs: tuple[Path, ...], markdown_path: Path | None) -> None:
     clip-grouped, artist-grouped). A teacher baseline folder ('train teacher --out') is a run too.
     """
     if markdown_path:
-        from edge_genre.cli import ensure_writable
+        from edge_genre.cli_support import ensure_writable
         from edge_genre.paths import check_distinct_paths
 
         inputs = {f"{run}/{name}": run / name for run in runs for name in ("metrics.json", "summary.md", "run.json")}

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 
-from edge_genre.cli import FiniteFloatRange
+from edge_genre.cli_support import FiniteFloatRange
 from edge_genre.config import FeatureConfig
 from edge_genre.errors import ConfigError
 
@@ -166,7 +166,7 @@ def prepare(data_dirs: tuple[Path, ...], out: Path, kind: str, normalization: st
         config.check_mel_filters()  # a model trained on these features would be refused at load
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    from edge_genre.cli import ensure_directory, ensure_writable
+    from edge_genre.cli_support import ensure_directory, ensure_writable
     from edge_genre.paths import check_distinct_paths
 
     from .dataset import DatasetError, discover_clips
@@ -477,7 +477,7 @@ def teacher_cmd(features_path: Path, out: Path, split: str, folds: int, seed: in
     table can show the student beside its teacher. Needs musicnn
     (pip install --no-deps musicnn==0.1.0); training only.
     """
-    from edge_genre.cli import ensure_directory
+    from edge_genre.cli_support import ensure_directory
 
     from .dataset import FeatureSet
     from .fit import FitConfig, aggregate, dataset_facts, kfold_summary
@@ -563,7 +563,7 @@ def export_cmd(run_dir: Path, out: Path, name: str, calibration_windows: int | N
     generated non-music, stores both in the two files, and reports them on
     the held-out songs (see 'train calibrate').
     """
-    from edge_genre.cli import ensure_directory
+    from edge_genre.cli_support import ensure_directory
 
     from .export import export_run
 
@@ -684,7 +684,7 @@ def robustness_compare_cmd(reports: tuple[str, ...], all_strengths: bool, baseli
     from .robustness import compare_markdown, load_reports, target_markdown
 
     if out:
-        from edge_genre.cli import ensure_writable
+        from edge_genre.cli_support import ensure_writable
         from edge_genre.paths import check_distinct_paths
 
         sources = [Path(r.split("=", 1)[-1]) for r in reports]
@@ -733,7 +733,7 @@ def robustness_cmd(target: Path, data_dir: Path | None, out: Path, folds: str | 
     Every degradation is applied at each strength of its grid to the whole clip
     before the front end. Writes robustness.json, robustness.md and robustness.png.
     """
-    from edge_genre.cli import ensure_directory
+    from edge_genre.cli_support import ensure_directory
 
     from .degrade import DEGRADATIONS
     from .robustness import robustness

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_genre.errors import EdgeGenreError, ModelError
-from edge_genre.model_io import FORMAT_NAME, FORMAT_VERSION, METADATA_NAME
+from edge_genre.model_io import FORMAT_NAME, FORMAT_VERSION, METADATA_NAME, op_details
 from edge_genre.paths import atomic_files, check_distinct_paths, check_output_dir
 
 from . import reports
@@ -110,7 +110,7 @@ def op_names(tflite: bytes) -> list[str]:
 
     with native_stderr_silenced():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate"
         interp = Interpreter(model_content=tflite)
-    return [d["op_name"] for d in interp._get_ops_details()]
+    return [d["op_name"] for d in op_details(interp)]
 
 
 def check_ops(tflite: bytes, quantized: bool) -> list[str]:
@@ -121,7 +121,7 @@ def check_ops(tflite: bytes, quantized: bool) -> list[str]:
 
     with native_stderr_silenced():
         interp = Interpreter(model_content=tflite)
-    details = interp._get_ops_details()
+    details = op_details(interp)
     ops = sorted({d["op_name"] for d in details})
     allowed = EXPECTED_OPS | (set() if quantized else FLOAT_ONLY_OPS)
     unexpected = sorted(set(ops) - allowed)
@@ -311,8 +311,10 @@ def _write_models(run, fs, model, meta, calib, held_out, name: str, tmp: Path, o
                 probs[kind] = clf.predict(fs.x[held_out])
                 report[kind]["accuracy"] = float((probs[kind].argmax(1) == fs.y[held_out]).mean())
                 if kind == "int8":
-                    report[kind]["input_quantization"] = {"scale": float(clf._in_scale), "zero_point": int(clf._in_zero)}
-                    report[kind]["output_quantization"] = {"scale": float(clf._out_scale), "zero_point": int(clf._out_zero)}
+                    report[kind]["input_quantization"] = {"scale": clf.input_spec.scale,
+                                                          "zero_point": clf.input_spec.zero_point}
+                    report[kind]["output_quantization"] = {"scale": clf.output_spec.scale,
+                                                           "zero_point": clf.output_spec.zero_point}
             keras_probs = model.predict(fs.x[held_out][..., np.newaxis], verbose=0, batch_size=256)
         report["keras_accuracy"] = float((keras_probs.argmax(1) == fs.y[held_out]).mean())
         report["top1_agreement"] = float((probs["float"].argmax(1) == probs["int8"].argmax(1)).mean())
