@@ -891,24 +891,23 @@ def bench_accuracy(data_dir: Path, clf, clf_float, keras_model, max_clips: int |
         acc["note"] = "no clip could be read"
         return acc
     x, y, owner_arr = np.concatenate(xs), np.asarray(ys), np.asarray(owner)
-    probs = {"int8": clf.predict(x)}
+    from edge_genre.evaluation import score, top1_agreement
+
+    # Raw outputs, scored by the runtime's rules (edge_genre.evaluation), as every other report is.
+    probs = {"int8": clf.predict(x, calibrated=False)}
     if clf_float is not None:
-        probs["float"] = clf_float.predict(x)
+        probs["float"] = clf_float.predict(x, calibrated=False)
     if keras_model is not None:
         probs["keras"] = np.asarray(keras_model.predict(x[..., np.newaxis], verbose=0, batch_size=256))
-    clip_ids = np.unique(owner_arr)
-    clip_truth = np.array([y[owner_arr == k][0] for k in clip_ids])
-    top1 = {}
     for kind, p in probs.items():
-        top1[kind] = p.argmax(1)
-        clip_pred = np.array([p[owner_arr == k].mean(0).argmax() for k in clip_ids])
-        acc[kind] = {"window": _r(float((top1[kind] == y).mean())), "clip": _r(float((clip_pred == clip_truth).mean()))}
+        scores = score(p, y, owner_arr)
+        acc[kind] = {"window": _r(scores.window_accuracy), "clip": _r(scores.clip_accuracy)}
     for a, b in (("int8", "float"), ("int8", "keras"), ("float", "keras")):
-        if a in top1 and b in top1:
-            acc[f"agreement_{a}_{b}"] = _r(float((top1[a] == top1[b]).mean()))
+        if a in probs and b in probs:
+            acc[f"agreement_{a}_{b}"] = _r(top1_agreement(probs[a], probs[b]))
     if acc["float"]["window"] is not None:
         acc["int8_drop_pp"] = _r(100.0 * (acc["float"]["window"] - acc["int8"]["window"]), 3)
-    acc.update({"ran": True, "data_dir": str(root), "n_clips": int(clip_ids.size), "n_windows": int(y.size)})
+    acc.update({"ran": True, "data_dir": str(root), "n_clips": int(np.unique(owner_arr).size), "n_windows": int(y.size)})
     return acc
 
 

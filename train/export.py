@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_genre.errors import EdgeGenreError, ModelError
+from edge_genre.evaluation import top1_agreement
 from edge_genre.model_io import FORMAT_NAME, FORMAT_VERSION, METADATA_NAME, op_details
 from edge_genre.paths import atomic_files, check_distinct_paths, check_output_dir
 
@@ -308,7 +309,7 @@ def _write_models(run, fs, model, meta, calib, held_out, name: str, tmp: Path, o
             probs = {}
             for kind, path in paths.items():
                 clf = GenreClassifier(path)
-                probs[kind] = clf.predict(fs.x[held_out])
+                probs[kind] = clf.predict(fs.x[held_out], calibrated=False)
                 report[kind]["accuracy"] = float((probs[kind].argmax(1) == fs.y[held_out]).mean())
                 if kind == "int8":
                     report[kind]["input_quantization"] = {"scale": clf.input_spec.scale,
@@ -317,7 +318,7 @@ def _write_models(run, fs, model, meta, calib, held_out, name: str, tmp: Path, o
                                                            "zero_point": clf.output_spec.zero_point}
             keras_probs = model.predict(fs.x[held_out][..., np.newaxis], verbose=0, batch_size=256)
         report["keras_accuracy"] = float((keras_probs.argmax(1) == fs.y[held_out]).mean())
-        report["top1_agreement"] = float((probs["float"].argmax(1) == probs["int8"].argmax(1)).mean())
+        report["top1_agreement"] = top1_agreement(probs["float"], probs["int8"])
         # Songs: the argmax of the mean of a song's window probabilities, as classify does.
         songs = {kind: reports.evaluate(p, fs.y[held_out], fs.clip[held_out], fs.labels) for kind, p in probs.items()}
         report["held_out_songs"] = songs["int8"]["tracks"]

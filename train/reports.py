@@ -10,9 +10,10 @@ import numpy as np
 def evaluate(probs: np.ndarray, y_true: np.ndarray, clips: np.ndarray, labels: tuple[str, ...]) -> dict:
     """Window- and track-level metrics (weighted precision/recall/F1 as in the paper).
 
-    Track level: argmax of the mean window probabilities of each clip.
+    Window and track (clip) accuracy come from :func:`edge_genre.evaluation.score`: a track is the
+    argmax of the mean window probabilities of its clip, as ``classify`` decides it.
     """
-    from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, log_loss
+    from sklearn.metrics import classification_report, confusion_matrix, log_loss
     from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 
     n = len(labels)
@@ -23,17 +24,17 @@ def evaluate(probs: np.ndarray, y_true: np.ndarray, clips: np.ndarray, labels: t
         auc = {labels[i]: float(roc_auc_score(y_true == i, probs[:, i])) for i in range(n) if 0 < (y_true == i).sum() < len(y_true)}
     except ValueError:
         auc = {}
-    uniq = np.unique(clips)
-    track_true = np.array([y_true[clips == c][0] for c in uniq])
-    track_pred = np.array([probs[clips == c].mean(axis=0).argmax() for c in uniq])
+    from edge_genre.evaluation import score
+
+    scores = score(probs, y_true, clips)  # the runtime's rules (edge_genre.evaluation)
     return {
-        "accuracy": float(accuracy_score(y_true, pred)),
+        "accuracy": scores.window_accuracy,
         "loss": float(log_loss(y_true, np.clip(probs, 1e-7, 1), labels=list(range(n)))),
         "precision": float(p), "recall": float(r), "f1": float(f),
-        "windows": int(len(y_true)), "windows_correct": int((pred == y_true).sum()),
-        "track_accuracy": float((track_true == track_pred).mean()), "tracks": int(len(uniq)),
+        "windows": scores.windows, "windows_correct": scores.windows_correct,
+        "track_accuracy": scores.clip_accuracy, "tracks": scores.clips,
         # song (clip) -> [true, predicted] label index: pooled over folds for per-genre song recall
-        "track_predictions": {str(c): [int(t), int(p_)] for c, t, p_ in zip(uniq, track_true, track_pred)},
+        "track_predictions": {c: [t, p_] for c, (t, p_) in sorted(scores.clip_predictions.items())},
         "per_class": {k: v for k, v in report.items() if k in labels},
         "roc_auc": auc,
         "confusion": confusion_matrix(y_true, pred, labels=range(n)).tolist(),

@@ -34,6 +34,7 @@ import numpy as np
 from edge_genre.audio import load_audio
 from edge_genre.classifier import SILENCE_DBFS, rms_dbfs
 from edge_genre.config import FeatureConfig
+from edge_genre.evaluation import score
 from edge_genre.dsp import window_features
 from edge_genre.errors import AudioError, ConfigError, EdgeGenreError
 
@@ -203,7 +204,7 @@ class Predictor:
         from edge_genre.classifier import GenreClassifier
 
         clf = GenreClassifier(path)
-        return cls("tflite", path, clf.labels, clf.config, clf.predict)
+        return cls("tflite", path, clf.labels, clf.config, lambda x: clf.predict(x, calibrated=False))
 
     @classmethod
     def keras(cls, path: Path, labels, config: FeatureConfig) -> "Predictor":
@@ -231,22 +232,23 @@ def evaluate_conditions(predictor: Predictor, feats: dict[str, dict], clip_label
             xs.append(x)
             meta.append((key, clip, silent))
     probs = predictor.predict(np.concatenate(xs).astype(np.float32))
-    out = {k: {"windows": 0, "windows_correct": 0, "silent_windows": 0, "clips": 0, "clips_correct": 0} for k in keys}
+    # Scored by the runtime's rules (edge_genre.evaluation): a silent window is a miss that does not vote.
+    rows: dict[str, dict[str, list]] = {k: {"probs": [], "y": [], "clip": [], "silent": []} for k in keys}
     pos = 0
     for key, clip, silent in meta:
-        p = probs[pos : pos + len(silent)]
+        r = rows[key]
+        r["probs"].append(probs[pos : pos + len(silent)])
         pos += len(silent)
-        label = clip_labels[clip]
-        voiced = p[~silent]
-        r = out[key]
-        r["windows"] += len(silent)
-        r["silent_windows"] += int(silent.sum())
-        r["windows_correct"] += int((voiced.argmax(1) == label).sum()) if len(voiced) else 0
-        r["clips"] += 1
-        r["clips_correct"] += int(len(voiced) > 0 and voiced.mean(0).argmax() == label)
-    for r in out.values():
-        r["window_accuracy"] = r["windows_correct"] / max(r["windows"], 1)
-        r["clip_accuracy"] = r["clips_correct"] / max(r["clips"], 1)
+        r["y"].append(np.full(len(silent), clip_labels[clip]))
+        r["clip"].append(np.full(len(silent), clip, dtype=object))
+        r["silent"].append(silent)
+    out = {}
+    for key, r in rows.items():
+        s = score(*(np.concatenate(r[k]) if r[k] else np.zeros(0) for k in ("probs", "y", "clip", "silent")))
+        out[key] = {"windows": s.windows, "windows_correct": s.windows_correct, "silent_windows": s.abstained_windows,
+                    "clips": s.clips, "clips_correct": s.clips_correct,
+                    "window_accuracy": s.windows_correct / max(s.windows, 1),
+                    "clip_accuracy": s.clips_correct / max(s.clips, 1)}
     return out
 
 
