@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_genre.calibration import PROBABILITY_FLOOR
 from edge_genre.config import FeatureConfig
 from edge_genre.dsp import FrontEnd, window_features
 from edge_genre.errors import AudioError, EdgeGenreError, ModelError
@@ -295,6 +296,8 @@ def _model_data_h(banner, data, report) -> str:
     return f"""{banner}#ifndef EG_MODEL_DATA_H_
 #define EG_MODEL_DATA_H_
 
+#include <math.h>
+
 /* The model flatbuffer (model_data.cc), 16-byte aligned as TFLite Micro requires. */
 #define EG_MODEL_DATA_LEN {len(data)}
 
@@ -314,12 +317,33 @@ def _model_data_h(banner, data, report) -> str:
 #define EG_MODEL_OUTPUT_SCALE {c_float(out['scale'])}
 #define EG_MODEL_OUTPUT_ZERO_POINT {c_int(out['zero_point'])}
 
+/* Calibrated probabilities (edge_genre.calibration.temper): with p = max((q - zero_point) * scale,
+ * EG_PROBABILITY_FLOOR), probability_k = p_k^(1/T) / sum_j p_j^(1/T), T = EG_MODEL_TEMPERATURE
+ * ({report['calibration']['fitted_on'].replace('*/', '* /')}; 1 = not calibrated). The winner is the same either way. */
+#define EG_MODEL_TEMPERATURE {c_float(report['calibration']['temperature'])}
+#define EG_PROBABILITY_FLOOR {c_float(PROBABILITY_FLOOR)}
+
 #ifdef __cplusplus
 extern "C" {{
 #endif
 
 extern const unsigned char eg_model_data[];
 extern const unsigned int eg_model_data_len;
+
+/* The int8 output q of one window as calibrated probabilities p (EG_MODEL_OUTPUT_LEN each). */
+static inline void eg_calibrated_probabilities(const signed char *q, float *p) {{
+  float max_log = -1e30f, total = 0.0f;
+  for (int k = 0; k < EG_MODEL_OUTPUT_LEN; ++k) {{
+    float v = ((float)q[k] - (float)EG_MODEL_OUTPUT_ZERO_POINT) * EG_MODEL_OUTPUT_SCALE;
+    p[k] = logf(v > EG_PROBABILITY_FLOOR ? v : EG_PROBABILITY_FLOOR) / EG_MODEL_TEMPERATURE;
+    if (p[k] > max_log) max_log = p[k];
+  }}
+  for (int k = 0; k < EG_MODEL_OUTPUT_LEN; ++k) {{
+    p[k] = expf(p[k] - max_log);
+    total += p[k];
+  }}
+  for (int k = 0; k < EG_MODEL_OUTPUT_LEN; ++k) p[k] /= total;
+}}
 
 #ifdef __cplusplus
 }}
@@ -612,6 +636,7 @@ def export_firmware(model, out_dir, *, audio=None, audio_offset: float | None = 
         "misaligned_buffers": misaligned_buffers(data),
         "input": {k: v for k, v in clf.input_spec.to_dict().items() if k != "dtype"},
         "output": {k: v for k, v in clf.output_spec.to_dict().items() if k != "dtype"},
+        "calibration": {"temperature": clf.calibration.temperature, "fitted_on": clf.calibration.fitted_on},
         "arena": {
             "needed": arena.needed,
             "size": arena_size,

@@ -580,3 +580,32 @@ def test_shipped_int8_model_exports_and_verifies(tmp_path, request):
           f"mean {result['mean_abs_diff_quantized']:.2f}")
     assert result["top1_agreement_ties"] >= 0.99
     assert result["mean_abs_diff_quantized"] <= 2.0
+
+
+@needs_gcc
+def test_calibrated_probabilities_in_c_equal_the_runtime(test_model, tmp_path):
+    """model_data.h carries the model's temperature and eg_calibrated_probabilities(), which turns
+    the int8 outputs of the test vectors into what the runtime reports (edge_genre.calibration)."""
+    pytest.importorskip("tensorflow")
+    from edge_genre.calibration import temper
+    from train.trust import write_into_models
+
+    model = tmp_path / "calibrated.tflite"
+    model.write_bytes(Path(test_model).read_bytes())
+    write_into_models([model], {"calibration": {"temperature": 1.7, "fitted_on": "a test */ comment"}})
+    out = tmp_path / "fw"
+    report = export_firmware(model, out)
+    assert report["calibration"]["temperature"] == 1.7
+    assert np.float32(read_c_define((out / "model_data.h").read_text(), "EG_MODEL_TEMPERATURE").rstrip("f")) == np.float32(1.7)
+    main = tmp_path / "calib.c"
+    main.write_text('#include <stdio.h>\n#include "model_data.h"\n#include "test_vectors.h"\n'
+                    "int main(void) {\n  float p[EG_MODEL_OUTPUT_LEN];\n"
+                    "  for (int w = 0; w < EG_TEST_N_WINDOWS; ++w) {\n"
+                    "    eg_calibrated_probabilities((const signed char *)eg_test_output[w], p);\n"
+                    '    for (int k = 0; k < EG_MODEL_OUTPUT_LEN; ++k) printf("%.9g\\n", p[k]);\n  }\n  return 0;\n}\n')
+    exe = compile_c(out, [main], tmp_path / "calib", extra=[f"-I{out}"])
+    got = np.array(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split(), float)
+    q = read_c_array((out / "test_vectors.h").read_text(), "eg_test_output", np.int64)
+    q = q.reshape(-1, report["output"]["shape"][-1])
+    probs = (q - report["output"]["zero_point"]) * report["output"]["scale"]
+    np.testing.assert_allclose(got.reshape(q.shape), temper(probs, 1.7), atol=2e-6)
