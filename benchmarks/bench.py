@@ -59,7 +59,7 @@ class Run:
     clf: Any
     clf_float: Any
     keras_path: Path | None
-    data: Any
+    data: str | os.PathLike | None
     data_dir: Path | None
     max_clips: int | None
     y: np.ndarray
@@ -78,6 +78,7 @@ class Run:
 
     @property
     def config(self) -> FeatureConfig:
+        """The model's front-end configuration (the float reference's is the same)."""
         return self.clf.config
 
     def step(self, name: str) -> None:
@@ -149,8 +150,10 @@ def run_benchmark(model: str | os.PathLike = "int8", *, float_model: str | os.Pa
 # --------------------------------------------------------------------------- set-up
 
 
-def prepare(model, float_model, keras_model, threads: int, repeat: int, warmup: int | None, data, max_clips,
-            audio, hop_seconds: float, skip, progress: bool, budget_s: float | None) -> Run:
+def prepare(model: str | os.PathLike, float_model: str | os.PathLike | None, keras_model: str | os.PathLike | None,
+            threads: int, repeat: int, warmup: int | None, data: str | os.PathLike | None, max_clips: int | None,
+            audio: str | os.PathLike | None, hop_seconds: float, skip: tuple[str, ...] | list[str], progress: bool,
+            budget_s: float | None) -> Run:
     """Check the arguments, load the models, find the data and the input audio (:func:`run_benchmark`'s
     arguments). Everything that can fail on bad arguments happens here, before any long measurement."""
     if not isinstance(threads, int) or threads < 1:
@@ -174,7 +177,8 @@ def prepare(model, float_model, keras_model, threads: int, repeat: int, warmup: 
                budget_s=budget_s, skip=skip, progress=progress, notes=notes)
 
 
-def load_models(model, float_model, threads: int, notes: list[str]) -> tuple[Any, Any]:
+def load_models(model: str | os.PathLike, float_model: str | os.PathLike | None, threads: int,
+                notes: list[str]) -> tuple[Any, Any]:
     """The classifier under test and its float reference (None, with a note, when there is none)."""
     from edge_genre.classifier import GenreClassifier
 
@@ -195,7 +199,7 @@ def load_models(model, float_model, threads: int, notes: list[str]) -> tuple[Any
     return clf, clf_float
 
 
-def find_data(data, notes: list[str]) -> Path | None:
+def find_data(data: str | os.PathLike | None, notes: list[str]) -> Path | None:
     """The GTZAN directory for the accuracy stage: ``"auto"`` looks for one, a path must hold GTZAN genres."""
     if data == AUTO:
         data_dir = default_data_dir()
@@ -211,7 +215,7 @@ def find_data(data, notes: list[str]) -> Path | None:
     return data_dir
 
 
-def input_audio(audio, config: FeatureConfig) -> tuple[np.ndarray, str]:
+def input_audio(audio: str | os.PathLike | None, config: FeatureConfig) -> tuple[np.ndarray, str]:
     """The latency input: the audio file (tiled to one window at least) or the synthetic 30-s signal."""
     from edge_genre.audio import load_audio
 
