@@ -12,7 +12,9 @@ from edge_genre.errors import OutputError
 from edge_genre.model_io import MODEL_CHOICES
 from edge_genre.paths import check_distinct_paths
 
-from .bench import AUTO, DEFAULT_REPEAT, STAGES, format_markdown, format_text, run_benchmark, write_plot
+from .bench import run_benchmark
+from .common import AUTO, DEFAULT_REPEAT, STAGES
+from .report import format_markdown, format_text, write_plot
 
 
 @click.command("bench")

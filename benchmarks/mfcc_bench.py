@@ -53,6 +53,10 @@ _NUMPY_WAS_LOADED = "numpy" in sys.modules  # then the thread variables may come
 import numpy as np  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # run as a script: make the checkout (edge_genre, benchmarks) importable
+    sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.rss import rss_kb  # noqa: E402
 SR = 22050
 WINDOW = 66150
 N_FFT, HOP, N_MFCC = 2048, 512, 13
@@ -291,20 +295,13 @@ def bench_streaming(clips: list[np.ndarray], chunk: int | None, repeat: int, war
 
 
 _RSS_PRELUDE = """
-import json, resource, sys
+import json, sys
+from benchmarks.rss import ru_maxrss_kb, vmhwm_kb
 
 def peak():
     # VmHWM is the peak of this process's own memory map; ru_maxrss also counts what the parent
     # had mapped when it forked us (Linux keeps the larger across fork + exec).
-    hwm = None
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    hwm = int(line.split()[1])
-    except OSError:
-        pass
-    return {"maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "vmhwm_kb": hwm}
+    return {"maxrss_kb": ru_maxrss_kb(), "vmhwm_kb": vmhwm_kb()}
 """
 RSS_CODE = _RSS_PRELUDE + textwrap.dedent("""
     import edge_genre
@@ -323,17 +320,6 @@ BASE_CODE = _RSS_PRELUDE + "import numpy\nprint(json.dumps(peak()))\n"
 LAUNCHER = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
 
 
-def own_rss_kb() -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 def fresh_rss(audio_path: Path | None, clip: np.ndarray | None = None) -> dict:
     """Peak RSS (MiB) of fresh interpreters: edge_genre load + features, and bare ``import numpy``.
 
@@ -341,7 +327,7 @@ def fresh_rss(audio_path: Path | None, clip: np.ndarray | None = None) -> dict:
     started by a small launcher interpreter (no NumPy, ~10 MiB), not by this process.
     ``VmHWM`` (the probe's own peak, unaffected by the parent) is reported alongside.
     """
-    parent_kb = own_rss_kb()
+    parent_kb = rss_kb()
     with tempfile.TemporaryDirectory() as tmp:
         if audio_path is None:
             import soundfile as sf
@@ -349,11 +335,14 @@ def fresh_rss(audio_path: Path | None, clip: np.ndarray | None = None) -> dict:
             audio_path = Path(tmp) / "synthetic.wav"
             sf.write(str(audio_path), clip, SR, subtype="PCM_16")
 
+        # The probes import benchmarks.rss from this checkout.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p))
+
         def run(code: str, *args: str) -> dict:
             best = None
             for _ in range(3):  # RSS barely varies; take the lowest of three
                 proc = subprocess.run([sys.executable, "-c", LAUNCHER, sys.executable, "-c", code, *args],
-                                      capture_output=True, text=True, cwd=tmp, env=dict(os.environ), timeout=300)
+                                      capture_output=True, text=True, cwd=tmp, env=env, timeout=300)
                 if proc.returncode != 0:
                     raise RuntimeError(f"RSS probe failed: {proc.stderr.strip().splitlines()[-1:]}")
                 res = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -46,6 +46,10 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as a script: make the checkout (edge_genre, benchmarks) importable
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.rss import peak_rss_kb, rss_kb  # noqa: E402
 TARGET_MS = 2.0
 RSS_GROWTH_LIMIT_MB = 5.0
 WARMUP_AUDIO_SECONDS = 120.0  # RSS "start" is taken after this much audio (allocations settled)
@@ -54,19 +58,13 @@ TRACE_EVERY_SECONDS = 600.0
 
 def rss_mb() -> float:
     """Current resident set size in MiB (Linux /proc; falls back to the peak elsewhere)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return peak_rss_mb()
+    kb = rss_kb()
+    return peak_rss_mb() if kb is None else kb / 1024.0
 
 
 def peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+    """Peak resident set size in MiB (:func:`benchmarks.rss.peak_rss_kb`)."""
+    return peak_rss_kb() / 1024.0
 
 
 def cpu_seconds() -> float:
@@ -278,7 +276,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.hours <= 0:
         parser.error("--hours must be positive")
 
-    sys.path.insert(0, str(REPO))
     from edge_genre.errors import EdgeGenreError
 
     try:

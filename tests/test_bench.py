@@ -21,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # `benchmarks` is a folder of the checkout
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks import bench  # noqa: E402
+from benchmarks import bench, common, models, report  # noqa: E402
 
 MODEL = os.environ.get("EDGE_GENRE_BENCH_MODEL", "int8")
 KEYS_DOC = REPO_ROOT / "benchmarks" / "BENCH_KEYS.md"
@@ -47,7 +47,7 @@ def documented_keys() -> set[str]:
         if key == "models.float.*":
             keys |= {k.replace("models.int8.", "models.float.") for k in int8_model_keys}
         elif unit == "latency":
-            keys |= {f"{key}.{f}" for f in bench.STAT_FIELDS}
+            keys |= {f"{key}.{f}" for f in common.STAT_FIELDS}
         elif unit == "target":
             keys |= {f"{key}.{f}" for f in ("target", "value", "unit", "met")}
         else:
@@ -67,18 +67,18 @@ def cli_run(tmp_path_factory):
 
 def test_json_has_exactly_the_documented_keys(cli_run):
     result, _, _ = cli_run
-    flat = bench.flatten(result)
+    flat = report.flatten(result)
     documented = documented_keys()
     assert sorted(set(flat) - documented) == [], "keys missing from BENCH_KEYS.md"
     assert sorted(documented - set(flat)) == [], "documented keys missing from the JSON"
-    assert result["schema_version"] == bench.SCHEMA_VERSION
+    assert result["schema_version"] == common.SCHEMA_VERSION
 
 
 def test_skipped_parts_keep_their_keys():
     """Stable keys: a run with every stage skipped has the same key set as a full one (values null)."""
-    result = bench.run_benchmark(MODEL, repeat=1, data=None, skip=list(bench.STAGES))
-    assert set(bench.flatten(result)) == documented_keys()
-    assert result["dsp"]["edge_genre_batch"] == bench.empty_stats()
+    result = bench.run_benchmark(MODEL, repeat=1, data=None, skip=list(common.STAGES))
+    assert set(report.flatten(result)) == documented_keys()
+    assert result["dsp"]["edge_genre_batch"] == common.empty_stats()
     assert result["accuracy"]["ran"] is False
     assert all(t["met"] is None for name, t in result["targets"].items() if name != "int8_model_size")
     json.dumps(result)  # serialisable
@@ -115,7 +115,7 @@ def test_latencies_are_positive_and_ratios_match_the_times(cli_run):
     assert dsp["stream_frames_per_hop"] < dsp["batch_frames_per_window"]
     assert 990 < e2e["hop_ms"] < 1010
     assert _consistent(e2e["int8_rtf"], e2e["int8"]["p50_ms"], e2e["hop_ms"])
-    assert inf["keras"] == bench.empty_stats()  # skipped: keys kept, values null
+    assert inf["keras"] == common.empty_stats()  # skipped: keys kept, values null
 
 
 def test_memory_cold_start_sizes_and_cost(cli_run):
@@ -148,9 +148,9 @@ def test_markdown_plot_and_text_reports(cli_run):
     assert text.startswith("# edge-genre benchmark")
     assert "| section | metric | value | target | status |" in text
     assert "<= 2 ms" in text and "int8 TFLite predict" in text
-    if bench._installed("matplotlib"):
+    if common.installed("matplotlib"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    table = bench.format_text(result)
+    table = report.format_text(result)
     assert "[DSP]" in table and "[End to end]" in table and "[Cost]" in table
     assert any(line.strip().startswith("int8 per hop") for line in table.splitlines())
 
@@ -177,28 +177,28 @@ def test_float_sibling_and_keras_path_resolution(tmp_path):
     int8 = tmp_path / "m_int8.tflite"
     flt = tmp_path / "m_float.tflite"
     int8.write_bytes(b"x")
-    assert bench.resolve_float_model(str(int8), "auto") is None  # no sibling yet
+    assert models.resolve_float_model(str(int8), "auto") is None  # no sibling yet
     flt.write_bytes(b"x")
-    assert bench.resolve_float_model(str(int8), "auto") == str(flt)
-    assert bench.resolve_float_model("int8", "auto") == "float"
-    assert bench.resolve_float_model("int8", "other.tflite") == "other.tflite"
+    assert models.resolve_float_model(str(int8), "auto") == str(flt)
+    assert models.resolve_float_model("int8", "auto") == "float"
+    assert models.resolve_float_model("int8", "other.tflite") == "other.tflite"
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "model.keras").write_bytes(b"x")
-    assert bench.resolve_keras_model(tmp_path / "run") == tmp_path / "run" / "model.keras"
+    assert models.resolve_keras_model(tmp_path / "run") == tmp_path / "run" / "model.keras"
 
 
 def test_relative_keras_path_resolves_to_an_absolute_one(tmp_path, monkeypatch):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "model.keras").write_bytes(b"x")
     monkeypatch.chdir(tmp_path)
-    resolved = bench.resolve_keras_model("run")
+    resolved = models.resolve_keras_model("run")
     assert resolved.is_absolute() and resolved == (tmp_path / "run" / "model.keras").resolve()
 
 
 def test_accuracy_on_data(data_dir):
     """Accuracy on a couple of clips of the shared GTZAN subset (marked ``data`` via the fixture)."""
     result = bench.run_benchmark(MODEL, repeat=1, data=data_dir, max_clips=2,
-                                 skip=[s for s in bench.STAGES if s != "accuracy"])
+                                 skip=[s for s in common.STAGES if s != "accuracy"])
     acc = result["accuracy"]
     # held-out songs: a 30-s clip gives ten windows, an excerpt one (zero-padded, as classify does)
     assert acc["ran"] and acc["n_clips"] == 2 and 2 <= acc["n_windows"] <= 20 and acc["held_out"]
@@ -262,20 +262,20 @@ def test_tensorflow_librosa_pipeline_memory(tiny_keras, monkeypatch):
 def test_missing_optional_packages_are_skipped_with_notes(monkeypatch, tmp_path):
     """A fresh install (no librosa, python_speech_features, TensorFlow, matplotlib) still benchmarks."""
     absent = {"librosa", "python_speech_features", "tensorflow", "matplotlib"}
-    real = bench._installed
-    monkeypatch.setattr(bench, "_installed", lambda name: name.split(".")[0] not in absent and real(name))
+    real = common.installed
+    monkeypatch.setattr(common, "installed", lambda name: name.split(".")[0] not in absent and real(name))
     keras_file = tmp_path / "model.keras"
     keras_file.write_bytes(b"never loaded")
     result = bench.run_benchmark(MODEL, repeat=2, warmup=0, data=None, keras_model=keras_file,
                                  skip=["memory", "cold-start", "cost", "e2e"])
-    assert result["dsp"]["librosa"] == bench.empty_stats() and result["dsp"]["speedup_vs_librosa"] is None
-    assert result["dsp"]["psf"] == bench.empty_stats()
+    assert result["dsp"]["librosa"] == common.empty_stats() and result["dsp"]["speedup_vs_librosa"] is None
+    assert result["dsp"]["psf"] == common.empty_stats()
     assert result["dsp"]["edge_genre_batch"]["n"] == 2
-    assert result["inference"]["keras"] == bench.empty_stats()
+    assert result["inference"]["keras"] == common.empty_stats()
     assert result["memory"]["alt_pipeline"] is None
     notes = " ".join(result["notes"])
     for what in ("librosa not installed", "python_speech_features not installed", "TensorFlow not installed"):
         assert what in notes
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
-    assert "matplotlib not installed" in bench.write_plot(result, tmp_path / "p.png")
+    assert "matplotlib not installed" in report.write_plot(result, tmp_path / "p.png")
     assert not (tmp_path / "p.png").exists()

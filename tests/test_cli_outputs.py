@@ -93,7 +93,7 @@ def test_bench_checks_its_report_paths_before_running(tmp_path, monkeypatch):
 
 
 def test_bench_refuses_a_data_variable_that_points_nowhere(tmp_path, monkeypatch):
-    from benchmarks.bench import default_data_dir
+    from benchmarks.accuracy import default_data_dir
     from edge_genre.errors import AudioError
 
     monkeypatch.setenv("EDGE_GENRE_DATA", str(tmp_path / "nowhere"))
