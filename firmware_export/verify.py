@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .export import FirmwareExportError
+from .sources import FirmwareExportError
 
 CFLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-O2")
 SOURCES = ("host_test.c", "mfcc.c", "mfcc_tables.c")
