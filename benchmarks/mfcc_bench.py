@@ -294,29 +294,6 @@ def bench_streaming(clips: list[np.ndarray], chunk: int | None, repeat: int, war
     return res
 
 
-_RSS_PRELUDE = """
-import json, sys
-from benchmarks.rss import ru_maxrss_kb, vmhwm_kb
-
-def peak():
-    # VmHWM is the peak of this process's own memory map; ru_maxrss also counts what the parent
-    # had mapped when it forked us (Linux keeps the larger across fork + exec).
-    return {"maxrss_kb": ru_maxrss_kb(), "vmhwm_kb": vmhwm_kb()}
-"""
-RSS_CODE = _RSS_PRELUDE + textwrap.dedent("""
-    import edge_genre
-    y = edge_genre.load_audio(sys.argv[1], sr=22050)
-    feats = edge_genre.mfcc(y, 22050)
-    win = edge_genre.window_features(y[:66150], edge_genre.FeatureConfig())
-    stream = edge_genre.StreamingMFCC(edge_genre.FeatureConfig(), hop_seconds=1.0)
-    n_windows = len(stream.push(y))
-    heavy = sorted({m.split(".")[0] for m in sys.modules} & {"scipy", "librosa", "tensorflow", "keras", "numba"})
-    print(json.dumps({**peak(), "samples": y.size, "frames": feats.shape[0], "windows": n_windows,
-                      "heavy_modules": heavy}))
-""")
-BASE_CODE = _RSS_PRELUDE + "import numpy\nprint(json.dumps(peak()))\n"
-
-
 LAUNCHER = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
 
 
@@ -338,10 +315,11 @@ def fresh_rss(audio_path: Path | None, clip: np.ndarray | None = None) -> dict:
         # The probes import benchmarks.rss from this checkout.
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p))
 
-        def run(code: str, *args: str) -> dict:
+        def run(probe: str, *args: str) -> dict:
             best = None
             for _ in range(3):  # RSS barely varies; take the lowest of three
-                proc = subprocess.run([sys.executable, "-c", LAUNCHER, sys.executable, "-c", code, *args],
+                proc = subprocess.run([sys.executable, "-c", LAUNCHER, sys.executable, "-m", f"benchmarks.probes.{probe}",
+                                       *args],
                                       capture_output=True, text=True, cwd=tmp, env=env, timeout=300)
                 if proc.returncode != 0:
                     raise RuntimeError(f"RSS probe failed: {proc.stderr.strip().splitlines()[-1:]}")
@@ -350,8 +328,8 @@ def fresh_rss(audio_path: Path | None, clip: np.ndarray | None = None) -> dict:
                     best = res
             return best
 
-        edge = run(RSS_CODE, str(audio_path))
-        base = run(BASE_CODE)
+        edge = run("front_end_rss", str(audio_path))
+        base = run("numpy_rss")
         seconds = edge["samples"] / SR
     mb = lambda kb: None if kb is None else kb / 1024  # noqa: E731
     return {
