@@ -85,6 +85,14 @@ class Run:
         """Show the stage now running."""
         self.bar.set_description(name)
 
+    def begin(self, stage: str, label: str | None = None) -> bool:
+        """Start ``stage`` (shown as ``label``); False, with a note, when it is skipped."""
+        if stage in self.skip:
+            self.notes.append(f"{label or stage} skipped")
+            return False
+        self.step(label or stage)
+        return True
+
 
 def run_benchmark(model: str | os.PathLike = "int8", *, float_model: str | os.PathLike | None = AUTO,
                   keras_model: str | os.PathLike | None = None, threads: int = 1, repeat: int = DEFAULT_REPEAT,
@@ -285,10 +293,7 @@ def stage_dsp(run: Run) -> dict[str, Any]:
            "psf": empty_stats(), "speedup_vs_librosa": None, "speedup_vs_psf": None,
            "stream_speedup_vs_librosa": None, "stream_vs_batch": None, "max_abs_diff_vs_librosa": None,
            "stream_frames_per_hop": None, "batch_frames_per_window": run.config.n_frames}
-    if "dsp" in run.skip:
-        run.notes.append("dsp skipped")
-    else:
-        run.step("dsp")
+    if run.begin("dsp"):
         dsp.update(bench_dsp(run.y, run.config, run.hop_seconds, run.repeat, run.warmup, run.notes, run.budget_s))
         run.bar.update(1)
     return dsp
@@ -299,10 +304,7 @@ def stage_inference(run: Run) -> dict[str, Any]:
     inf = {"int8": empty_stats(), "float": empty_stats(), "keras": empty_stats(), "keras_graph": empty_stats(),
            "keras_call": "predict_on_batch (per window); keras_graph: tf.function(model(x, training=False))",
            "int8_speedup_vs_float": None, "int8_speedup_vs_keras": None, "int8_speedup_vs_keras_graph": None}
-    if "inference" in run.skip:
-        run.notes.append("inference skipped")
-    else:
-        run.step("inference")
+    if run.begin("inference"):
         inf["int8"] = bench_inference(run.clf, run.features, run.repeat, run.warmup, run.budget_s)
         if run.clf_float is not None:
             inf["float"] = bench_inference(run.clf_float, run.features, run.repeat, run.warmup, run.budget_s)
@@ -318,10 +320,8 @@ def stage_e2e(run: Run) -> dict[str, Any]:
     hop_ms = 1e3 * hop_frames_for(run.hop_seconds, config) * config.hop_length / config.sample_rate
     e2e = {"int8": empty_stats(), "float": empty_stats(), "hop_ms": rnd(hop_ms, 3),
            "int8_rtf": None, "float_rtf": None, "int8_x_realtime": None}
-    if "e2e" in run.skip:
-        run.notes.append("e2e skipped")
+    if not run.begin("e2e"):
         return e2e
-    run.step("e2e")
     e2e["int8"] = bench_e2e(run.clf, run.y, run.hop_seconds, run.repeat, run.warmup)
     if run.clf_float is not None:
         e2e["float"] = bench_e2e(run.clf_float, run.y, run.hop_seconds, run.repeat, run.warmup)
@@ -384,10 +384,8 @@ def subprocess_stages(run: Run) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def stage_memory(run: Run, clip30: Path, memory: dict[str, Any], cold: dict[str, Any]) -> None:
     """The runtime's RSS into ``memory``; its import and load times into ``cold``."""
-    if "memory" in run.skip:
-        run.notes.append("memory skipped")
+    if not run.begin("memory"):
         return
-    run.step("memory")
     mem, err = bench_memory(run.clf.path, clip30, run.threads)
     breakdown = mem.pop("_breakdown", None)
     memory.update(mem)
@@ -400,10 +398,8 @@ def stage_memory(run: Run, clip30: Path, memory: dict[str, Any], cold: dict[str,
 
 def stage_alt_pipeline(run: Run, clip30: Path, memory: dict[str, Any]) -> None:
     """The TF + librosa pipeline's RSS into ``memory`` (with the Keras model, else the float TFLite one)."""
-    if "alt-pipeline" in run.skip:
-        run.notes.append("TF + librosa pipeline skipped")
+    if not run.begin("alt-pipeline", "TF + librosa pipeline"):
         return
-    run.step("TF + librosa pipeline")
     err = ""
     missing = [m for m in ("tensorflow", "librosa") if not common.installed(m)]
     if missing:
@@ -426,10 +422,8 @@ def stage_alt_pipeline(run: Run, clip30: Path, memory: dict[str, Any]) -> None:
 
 def stage_cold_start(run: Run, clip3: Path, cold: dict[str, Any]) -> None:
     """``edge-genre classify`` on a 3-s clip, process start to exit, into ``cold``."""
-    if "cold-start" in run.skip:
-        run.notes.append("cold start skipped")
+    if not run.begin("cold-start", "cold start"):
         return
-    run.step("cold start")
     runs = max(2, min(7, run.repeat // 10))
     cs, err = bench_cold_start(run.clf.path, clip3, run.threads, runs)
     cold.update(cs)

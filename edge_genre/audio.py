@@ -116,26 +116,11 @@ def open_stdin(raw: RawFormat | None = None, fd: int | None = None):
 
 def read_stdin(sr: int = 22050, raw: RawFormat | None = None) -> np.ndarray:
     """All of standard input as mono float32 at ``sr`` Hz (see :func:`open_stdin`)."""
-    import soundfile as sf
-
-    blocks = []
+    check_sample_rate(sr, what="target sample rate")
     with open_stdin(raw) as f:
-        native_sr = f.samplerate
-        try:
-            while True:  # a pipe cannot be asked for its length: read blocks to the end
-                block = f.read(65536, dtype="float32", always_2d=True)
-                if not block.shape[0]:
-                    break
-                blocks.append(block)
-        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-            raise AudioError(f"standard input: cannot decode audio ({exc})") from None
-    y = np.concatenate(blocks) if blocks else np.zeros((0, 1), np.float32)
-    if y.shape[0] == 0:
-        raise AudioError("standard input: contains no audio samples")
-    if not all_finite(y):
-        raise AudioError("standard input: contains NaN or infinite samples")
-    check_sample_rate(native_sr, what="sample rate of standard input")
-    return resample(to_mono(y), native_sr, sr)
+        # A pipe cannot be asked for its length (arecord declares none): read blocks to the end.
+        blocks = list(decode_blocks(f, "standard input", sr, check_length=False))
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
 
 BLOCK_FRAMES = 1 << 16  # native frames decoded at a time: memory does not grow with the file's length
@@ -230,9 +215,10 @@ def check_frames_read(path: str | os.PathLike, declared: int, read: int) -> None
         raise AudioError(f"{path}: truncated (header declares {declared} frames, {read} could be read)")
 
 
-def read_blocks(f, path: str | os.PathLike, block_frames: int = BLOCK_FRAMES):
-    """``(frames, channels)`` float32 blocks of the open file ``f`` until its end, then checks that
-    the header's frame count was reached. Decoding errors are :class:`AudioError`."""
+def read_blocks(f, path: str | os.PathLike, block_frames: int = BLOCK_FRAMES, check_length: bool = True):
+    """``(frames, channels)`` float32 blocks of the open file ``f`` until its end, then (with
+    ``check_length``) checks that the header's frame count was reached. Decoding errors are
+    :class:`AudioError`."""
     import soundfile as sf
 
     declared, read = f.frames, 0
@@ -246,7 +232,8 @@ def read_blocks(f, path: str | os.PathLike, block_frames: int = BLOCK_FRAMES):
             break
         read += block.shape[0]
         yield block
-    check_frames_read(path, declared, read)
+    if check_length:
+        check_frames_read(path, declared, read)
 
 
 def iter_audio(path: str | os.PathLike, sr: int = 22050, block_frames: int = BLOCK_FRAMES):
@@ -259,39 +246,45 @@ def iter_audio(path: str | os.PathLike, sr: int = 22050, block_frames: int = BLO
     path = Path(path)
     check_sample_rate(sr, what="target sample rate")
     with open_audio(path) as f:
-        native_sr = f.samplerate
-        check_sample_rate(native_sr, what=f"sample rate of {path}")
-        resampler = None
-        if native_sr != sr:
-            import soxr
+        yield from decode_blocks(f, path, sr, block_frames)
 
-            resampler = soxr.ResampleStream(native_sr, sr, 1, dtype="float32", quality="HQ")
-        frames = emitted = 0
-        # Blocks of at most BLOCK_FRAMES * 2 samples whatever the channel count (libsndfile allows 1024).
-        block_frames = max(1, min(block_frames, BLOCK_FRAMES * 2 // max(1, f.channels)))
-        for block in read_blocks(f, path, block_frames):
-            if not all_finite(block):
-                raise AudioError(f"{path}: contains NaN or infinite samples")
-            frames += block.shape[0]
-            mono = to_mono(block)
-            if resampler is not None:
-                mono = resampler.resample_chunk(mono, last=False)
-            if mono.size:
-                emitted += mono.size
-                yield mono
-        if frames == 0:
-            raise AudioError(f"{path}: contains no audio samples")
+
+def decode_blocks(f, name: str | os.PathLike, sr: int, block_frames: int = BLOCK_FRAMES, check_length: bool = True):
+    """Mono float32 blocks at ``sr`` Hz of the open ``soundfile.SoundFile`` ``f`` (a file or standard
+    input, ``name`` in the errors): checked, downmixed and resampled as :func:`iter_audio` describes."""
+    native_sr = f.samplerate
+    check_sample_rate(native_sr, what=f"sample rate of {name}")
+    resampler = None
+    if native_sr != sr:
+        import soxr
+
+        resampler = soxr.ResampleStream(native_sr, sr, 1, dtype="float32", quality="HQ")
+    frames = emitted = 0
+    # Blocks of at most BLOCK_FRAMES * 2 samples whatever the channel count (libsndfile allows 1024).
+    block_frames = max(1, min(block_frames, BLOCK_FRAMES * 2 // max(1, f.channels)))
+    for block in read_blocks(f, name, block_frames, check_length):
+        if not all_finite(block):
+            raise AudioError(f"{name}: contains NaN or infinite samples")
+        frames += block.shape[0]
+        mono = to_mono(block)
         if resampler is not None:
-            # librosa fixes the length to ceil(n * ratio): the same here, so both agree sample for sample.
-            n_out = int(np.ceil(frames * sr / native_sr))
-            tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
-            tail = tail[: max(0, n_out - emitted)]
-            emitted += tail.size
-            if emitted < n_out:
-                tail = np.concatenate([tail, np.zeros(n_out - emitted, dtype=np.float32)])
-            if tail.size:
-                yield tail
-            # (emitted can only exceed n_out by what soxr delays, which the flush above trims)
+            mono = resampler.resample_chunk(mono, last=False)
+        if mono.size:
+            emitted += mono.size
+            yield mono
+    if frames == 0:
+        raise AudioError(f"{name}: contains no audio samples")
+    if resampler is not None:
+        # librosa fixes the length to ceil(n * ratio): the same here, so both agree sample for sample.
+        n_out = int(np.ceil(frames * sr / native_sr))
+        tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        tail = tail[: max(0, n_out - emitted)]
+        emitted += tail.size
+        if emitted < n_out:
+            tail = np.concatenate([tail, np.zeros(n_out - emitted, dtype=np.float32)])
+        if tail.size:
+            yield tail
+        # (emitted can only exceed n_out by what soxr delays, which the flush above trims)
 
 
 def load_audio(path: str | os.PathLike, sr: int = 22050) -> np.ndarray:
@@ -404,9 +397,6 @@ def check_container_complete(path: str | os.PathLike, f=None, size: int | None =
         if present < declared:
             raise AudioError(f"{path}: truncated {container} file (audio data declared {declared} bytes, "
                              f"{max(present, 0)} present)")
-
-
-check_wav_complete = check_container_complete  # the former name (RIFF/WAVE only)
 
 
 def find_audio_files(paths: list[str | os.PathLike]) -> list[Path]:

@@ -195,20 +195,16 @@ class GenreClassifier:
         inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"{self.path}: expected one input and one output tensor")
-        self._in, self._out = inputs[0], outputs[0]
         self.input_spec, self.output_spec = TensorSpec.from_details(inputs[0]), TensorSpec.from_details(outputs[0])
         expected = self.config.feature_shape
-        shape = tuple(int(d) for d in self._in["shape"])
+        shape = self.input_spec.shape
         if shape[1:3] != expected:
             raise ModelError(
                 f"{self.path}: input shape {shape} does not match its feature configuration {expected}"
             )
-        if int(self._out["shape"][-1]) != len(self.labels):
-            raise ModelError(f"{self.path}: {self._out['shape'][-1]} outputs but {len(self.labels)} labels")
+        if self.output_spec.shape[-1] != len(self.labels):
+            raise ModelError(f"{self.path}: {self.output_spec.shape[-1]} outputs but {len(self.labels)} labels")
         self._in_shape = (1, *shape[1:])
-        self._in_dtype = self._in["dtype"]
-        self._in_scale, self._in_zero = self._in["quantization"]
-        self._out_scale, self._out_zero = self._out["quantization"]
 
     @property
     def quantized(self) -> bool:
@@ -225,18 +221,19 @@ class GenreClassifier:
         """The raw output tensor (int8 or float, flattened) for an already quantized input, from
         zeroed LSTM state: what a TFLite Micro port computes, for cross-checks."""
         self.interpreter.reset_all_variables()
-        self.interpreter.set_tensor(self._in["index"],
-                                    np.asarray(model_input).reshape(self._in_shape).astype(self._in_dtype))
+        self.interpreter.set_tensor(self.input_spec.index,
+                                    np.asarray(model_input).reshape(self._in_shape).astype(self.input_spec.dtype))
         self.interpreter.invoke()
-        return np.array(self.interpreter.get_tensor(self._out["index"])).reshape(-1)
+        return np.array(self.interpreter.get_tensor(self.output_spec.index)).reshape(-1)
 
     def quantize(self, features: np.ndarray) -> np.ndarray:
         """Features as the model's input tensor (int8 with the model's scale/zero point, or float32)."""
         if not self.quantized:
             return features.astype(np.float32).reshape(self._in_shape)
-        info = np.iinfo(self._in_dtype)
-        q = np.round(features / self._in_scale) + self._in_zero
-        return np.clip(q, info.min, info.max).astype(self._in_dtype).reshape(self._in_shape)
+        spec = self.input_spec
+        info = np.iinfo(spec.dtype)
+        q = np.round(features / spec.scale) + spec.zero_point
+        return np.clip(q, info.min, info.max).astype(spec.dtype).reshape(self._in_shape)
 
     def predict(self, features: np.ndarray, calibrated: bool = True) -> np.ndarray:
         """Probabilities for one window ``(frames, coeffs)`` or a batch ``(n, frames, coeffs)``,
@@ -255,11 +252,11 @@ class GenreClassifier:
             # The fused LSTM ops keep their state in variable tensors that survive invoke():
             # every window must start from the zero state, as in training.
             self.interpreter.reset_all_variables()
-            self.interpreter.set_tensor(self._in["index"], self.quantize(window))
+            self.interpreter.set_tensor(self.input_spec.index, self.quantize(window))
             self.interpreter.invoke()
-            raw = self.interpreter.get_tensor(self._out["index"])[0]
+            raw = self.interpreter.get_tensor(self.output_spec.index)[0]
             if np.issubdtype(raw.dtype, np.integer):
-                raw = (raw.astype(np.float32) - self._out_zero) * self._out_scale
+                raw = (raw.astype(np.float32) - self.output_spec.zero_point) * self.output_spec.scale
             probs = np.clip(raw, 0.0, None)
             total = probs.sum()
             out[i] = probs / total if total > 0 else np.full(len(probs), 1.0 / len(probs))

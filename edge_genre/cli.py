@@ -414,7 +414,7 @@ def info(model: str, as_json: bool) -> None:
         **{k: v for k, v in clf.info.extra.items() if k not in ("format", "format_version", "music_detector")},
         "calibration": {"temperature": clf.calibration.temperature, "fitted_on": clf.calibration.fitted_on},
         "music_detector": None if clf.music_detector is None else {
-            "hidden": [int(w.shape[1]) for w, _ in clf.music_detector.layers[:-1]],
+            "hidden": clf.music_detector.hidden,
             "threshold": clf.music_detector.threshold, "trained_on": clf.music_detector.trained_on},
     }
     if as_json:

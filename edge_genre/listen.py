@@ -282,7 +282,7 @@ class LivePipeline:
         # window + step samples: memory is bounded by the window whatever the hop.
         self._step = self.stream.step_samples
         self._ring = _SampleRing(self.window_samples + self._step)
-        self._recent: deque[np.ndarray | None] = deque(maxlen=self.smooth)
+        self._recent: deque[WindowResult | None] = deque(maxlen=self.smooth)  # None: a silent window
         self._pending_dsp = 0.0  # seconds of DSP since the last emitted window
         self.hops = 0
         self.silent_windows = 0
@@ -372,15 +372,12 @@ class LivePipeline:
             top: list[tuple[str, float]] = []
             self.silent_windows += 1
         else:
-            probs = clf.aggregate([w.raw_probabilities for w in voiced])
-            order = np.argsort(probs)[::-1]
-            best = int(order[0])
-            genre, confidence = self.labels[best], float(probs[best])
-            top = [(self.labels[i], float(probs[i])) for i in order[: self.top_k]]
-            scores = [w.music_score for w in voiced if w.music_score is not None]
-            score = float(np.mean(scores)) if scores else None
-            if not clf.is_music(score):
-                genre, confidence = NOT_MUSIC, 0.0
+            # The smoothing windows decide as a clip's windows do in 'classify' (summarize).
+            smoothed = clf.summarize(voiced)
+            genre, confidence, probs = smoothed.genre, smoothed.confidence, smoothed.probabilities
+            score = smoothed.music_score
+            top = smoothed.top_k(self.top_k)
+            if genre == NOT_MUSIC:
                 self.not_music_hops += 1
             elif confidence < self.threshold:
                 genre = UNCERTAIN

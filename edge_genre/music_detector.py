@@ -42,7 +42,7 @@ def window_statistics(features: np.ndarray) -> np.ndarray:
     return out[0] if single else out
 
 
-STORAGE = "<f2"  # float16: a detector of 16 hidden units on 64 bands takes 8 KB of the model file
+STORAGE = "<f2"  # float16: a detector of 16 hidden units on 64 bands takes 9.8 KB of the model file (base64)
 
 
 def _encode(a: np.ndarray) -> str:
@@ -79,6 +79,11 @@ class MusicDetector:
     threshold: float
     trained_on: str = ""
 
+    @property
+    def hidden(self) -> list[int]:
+        """Units of each hidden layer."""
+        return [int(w.shape[1]) for w, _ in self.layers[:-1]]
+
     def score(self, features: np.ndarray) -> np.ndarray | float:
         """Probability of music for one window's features (a float) or for a batch (an array)."""
         h = (window_statistics(features) - self.mean) / self.scale
@@ -92,7 +97,7 @@ class MusicDetector:
     def to_metadata(self) -> dict[str, Any]:
         """JSON-ready entry; arrays as base64 little-endian float16 (a twentieth of the size of JSON numbers)."""
         return {"statistics": STATISTICS, "inputs": int(self.mean.size),
-                "hidden": [int(w.shape[1]) for w, _ in self.layers[:-1]],
+                "hidden": self.hidden,
                 "mean": _encode(self.mean), "scale": _encode(self.scale),
                 "layers": [[_encode(w), _encode(b)] for w, b in self.layers],
                 "threshold": float(self.threshold), "trained_on": self.trained_on}

@@ -278,7 +278,7 @@ def export_run(run_dir: Path, out_dir: Path, name: str = "model", calibration_wi
     with atomic_files(out_dir) as tmp:
         paths = _write_models(run, fs, model, meta, calib, held_out, name, tmp, out_dir, report, stage, progress)
         if trust:
-            _add_trust(run, fs, meta, paths, name, tmp, report, stage, seed, not_music_dir, temperature)
+            _add_trust(run, fs, paths, name, tmp, report, stage, seed, not_music_dir, temperature)
         (tmp / f"{name}_export.json").write_text(json.dumps(report, indent=2))
     return report
 
@@ -329,23 +329,18 @@ def _write_models(run, fs, model, meta, calib, held_out, name: str, tmp: Path, o
     return paths
 
 
-def _add_trust(run, fs, meta, paths: dict[str, Path], name: str, tmp: Path, report: dict, stage, seed: int,
+def _add_trust(run, fs, paths: dict[str, Path], name: str, tmp: Path, report: dict, stage, seed: int,
                not_music_dir: Path | None, temperature) -> None:
     """Fit the temperature and the music detector on the int8 file's outputs, store both in the
     two files and write trust.md / trust.json / reliability.png beside them."""
-    from .trust import calibrate_run, run_probabilities, summarize, trust_data, write_summary
+    from .trust import run_protocol, trust_for_run, write_into_models, write_summary
 
-    idx = np.concatenate([np.asarray(run["windows"][side], dtype=int) for side in ("train", "test")])
-    clips = list(dict.fromkeys(fs.clip[idx].tolist()))
     with stage("calibration temperature and not-music detector (generating non-music, degrading songs)"):
-        data = trust_data(fs, clips, not_music_dir, progress=False)
-        probs = run_probabilities(run, fs, model_path=paths["int8"])
-        entries, trust_report = calibrate_run(run, fs, data, probs, seed=seed, temperature=temperature)
+        entries, summary = trust_for_run(run, fs, paths["int8"], not_music_dir, temperature, seed, progress=False)
+    write_into_models(list(paths.values()), entries)
     for kind, path in paths.items():
-        extra = no_xnnpack_for(run) if kind == "int8" else {}
-        path.write_bytes(add_metadata(path.read_bytes(), {**meta, "quantization": kind, **extra, **entries}))
         report[kind]["size_bytes"] = path.stat().st_size
-    protocol = f"{run.get('fit_config', {}).get('split', '?')} split, the run's held-out songs"
-    summary = write_summary(summarize([trust_report], fs.labels), tmp, protocol, f"{name}_int8.tflite: {protocol}")
+    protocol = run_protocol(run)
+    summary = write_summary(summary, tmp, protocol, f"{name}_int8.tflite: {protocol}")
     report["trust"] = {"temperature": entries["calibration"]["temperature"],
                        "music_threshold": entries["music_detector"]["threshold"], **summary}

@@ -21,6 +21,7 @@ this for every fold of a k-fold run and pools the held-out songs: the model card
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,11 +50,16 @@ DEGRADE = "robust"  # the degradations of the capture augmentation (one copy per
 
 # ----------------------------------------------------------------------------- calibration metrics
 
+def group_means(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted group ids and the mean of ``values`` (windows along axis 0) in each group."""
+    ids = np.unique(groups)
+    return ids, np.stack([np.asarray(values)[groups == g].mean(axis=0) for g in ids])
+
+
 def song_means(probs: np.ndarray, y: np.ndarray, clips: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per song: mean window probabilities, true label, id (as ``classify`` aggregates)."""
-    ids = np.unique(clips)
-    means = np.stack([probs[clips == c].mean(axis=0) for c in ids])
-    return means, np.array([y[clips == c][0] for c in ids]), ids
+    ids, means = group_means(probs, clips)
+    return means, group_means(y, clips)[1].astype(int), ids
 
 
 def nll(probs: np.ndarray, y: np.ndarray) -> float:
@@ -76,14 +82,8 @@ def fit_temperature(probs: np.ndarray, y: np.ndarray, clips: np.ndarray) -> floa
 
 def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
     """ECE of the top label: sum over equal-width confidence bins of |accuracy - confidence| x share."""
-    conf, correct = probs.max(axis=1), probs.argmax(axis=1) == y
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            total += m.mean() * abs(correct[m].mean() - conf[m].mean())
-    return float(total)
+    rows = [r for r in reliability_table(probs, y, bins) if r["songs"]]
+    return float(sum(r["songs"] * abs(r["accuracy"] - r["confidence"]) for r in rows) / max(len(y), 1))
 
 
 def ece_floor(probs: np.ndarray, draws: int = 200, seed: int = 0) -> float:
@@ -100,6 +100,7 @@ def ece_floor(probs: np.ndarray, draws: int = 200, seed: int = 0) -> float:
 
 
 def reliability_table(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> list[dict]:
+    """Per equal-width confidence bin: its songs (or windows), mean confidence and accuracy."""
     conf, correct = probs.max(axis=1), probs.argmax(axis=1) == y
     edges = np.linspace(0.0, 1.0, bins + 1)
     rows = []
@@ -195,19 +196,17 @@ def fit_detector(music: np.ndarray, music_clips: np.ndarray, not_music: np.ndarr
     x = np.concatenate([sm, sn])
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     rng = np.random.default_rng(seed)
-    small, large = (sn, sm) if len(sn) <= len(sm) else (sm, sn)
-    small = small[rng.integers(0, len(small), len(large))]
-    music_is_large = len(sm) >= len(sn)
-    xb = np.concatenate([large, small])
-    yb = np.r_[np.full(len(large), float(music_is_large)), np.full(len(small), float(not music_is_large))]
+    if len(sn) <= len(sm):  # the larger class first, the smaller one drawn with replacement to its size
+        xb, yb = np.concatenate([sm, sn[rng.integers(0, len(sn), len(sm))]]), np.r_[np.ones(len(sm)), np.zeros(len(sm))]
+    else:
+        xb, yb = np.concatenate([sn, sm[rng.integers(0, len(sm), len(sn))]]), np.r_[np.zeros(len(sn)), np.ones(len(sn))]
     net = MLPClassifier((DETECTOR_HIDDEN,), alpha=DETECTOR_ALPHA, max_iter=2000, random_state=seed)
     net.fit((xb - mean) / scale, yb)
     layers = tuple((np.asarray(w), np.asarray(b)) for w, b in zip(net.coefs_, net.intercepts_))
     # Through the stored form (float16), so that every figure measures the detector the file holds.
     n_bands = music.shape[-1]
     detector = MusicDetector.from_metadata(MusicDetector(mean, scale, layers, 0.5, trained_on).to_metadata(), n_bands)
-    scores = detector.score(music)
-    song_scores = np.array([scores[music_clips == c].mean() for c in np.unique(music_clips)])
+    song_scores = group_means(detector.score(music), music_clips)[1]
     threshold = min(MAX_MUSIC_THRESHOLD, float(np.quantile(song_scores, MUSIC_KEEP_QUANTILE)))
     return MusicDetector(detector.mean, detector.scale, detector.layers, threshold, trained_on)
 
@@ -231,7 +230,8 @@ def trust_data(fs: FeatureSet, clips: list[str], real_dir: Path | None, progress
     from .augment import Augmenter, parse_augment
 
     if progress:
-        print("trust: generating non-music (noises, tones, hum, chirps, synthesized speech) ...", flush=True)
+        print("trust: generating non-music (noises, tones, hum, chirps, synthesized speech) ...", file=sys.stderr,
+              flush=True)
     train_x, _ = not_music_features(fs.config, TRAIN_PER_KIND, TRAIN_SEED, TRAIN_VOICES)
     test_x, test_kinds = not_music_features(fs.config, TEST_PER_KIND, TEST_SEED, TEST_VOICES)
     real_x, real_names = real_not_music(fs.config, real_dir)
@@ -243,23 +243,26 @@ def trust_data(fs: FeatureSet, clips: list[str], real_dir: Path | None, progress
     return TrustData(train_x, test_x, test_kinds, real_x, real_names, degraded)
 
 
-def raw_probabilities(fs: FeatureSet, idx: np.ndarray, model_path: Path | None, keras_model=None) -> np.ndarray:
-    """Uncalibrated probabilities of windows ``idx``: from a .tflite through the runtime, or a Keras model."""
+def run_probabilities(run: dict, fs: FeatureSet, model_path: Path | None = None, keras_model=None) -> dict:
+    """Uncalibrated probabilities of a run's validation and test windows: from a .tflite through the
+    runtime (loaded once), or from a Keras model."""
     if model_path is not None:
         from edge_genre.classifier import GenreClassifier
 
-        return GenreClassifier(model_path).predict(fs.x[idx], calibrated=False)
-    from .models import predict_batch
+        clf = GenreClassifier(model_path)
 
-    return keras_model.predict(fs.x[idx][..., np.newaxis], verbose=0, batch_size=predict_batch(fs.config))
+        def predict(x: np.ndarray) -> np.ndarray:
+            return clf.predict(x, calibrated=False)
+    else:
+        from .models import predict_batch
 
+        def predict(x: np.ndarray) -> np.ndarray:
+            return keras_model.predict(x[..., np.newaxis], verbose=0, batch_size=predict_batch(fs.config))
 
-def run_probabilities(run: dict, fs: FeatureSet, model_path: Path | None = None, keras_model=None) -> dict:
-    """Uncalibrated probabilities of a run's validation and test windows."""
     out = {}
     for side in ("valid", "test"):
         idx = np.asarray(run["windows"][side], dtype=int)
-        out[side] = raw_probabilities(fs, idx, model_path, keras_model) if idx.size else np.zeros((0, len(fs.labels)))
+        out[side] = predict(fs.x[idx]) if idx.size else np.zeros((0, len(fs.labels)))
     return out
 
 
@@ -307,8 +310,7 @@ def calibrate_run(run: dict, fs: FeatureSet, data: TrustData, probs: dict, seed:
     if idx["test"].size:
         test_p = probs["test"]
         means, labels, ids = song_means(test_p, fs.y[idx["test"]], fs.clip[idx["test"]])
-        scores = detector.score(fs.x[idx["test"]])
-        song_score = np.array([scores[fs.clip[idx["test"]] == c].mean() for c in ids])
+        song_score = group_means(detector.score(fs.x[idx["test"]]), fs.clip[idx["test"]])[1]
         deg_score = np.array([detector.score(data.degraded[c]).mean() if c in data.degraded else np.nan for c in ids])
         report["songs"] = {"ids": ids.tolist(), "labels": labels.tolist(), "raw": means.tolist(),
                            "tempered": temper(means, temperature).tolist(), "music_score": song_score.tolist(),
@@ -325,21 +327,27 @@ def calibrate_run(run: dict, fs: FeatureSet, data: TrustData, probs: dict, seed:
 
 # ----------------------------------------------------------------------------- pooled figures
 
-def summarize(reports: list[dict], labels: tuple[str, ...]) -> dict:
+def summarize(reports: list[dict]) -> dict:
     """Pooled held-out figures of one or more runs' reports (folds: each with its own temperature/detector)."""
     songs = [r["songs"] for r in reports if "songs" in r]
     out: dict = {"temperatures": [round(r["temperature"], 3) for r in reports],
                  "music_thresholds": [round(r["music_threshold"], 3) for r in reports]}
+    nm = [r["not_music"] for r in reports]
+    kinds = np.concatenate([n["kinds"] for n in nm])
+    rejected = np.concatenate([np.asarray(n["score"]) < n["threshold"] for n in nm])
+    real_rejected = np.concatenate([np.asarray(n["real_score"]) < n["threshold"] for n in nm])
     if songs:
         y = np.concatenate([s["labels"] for s in songs]).astype(int)
         raw = np.concatenate([s["raw"] for s in songs])
         tempered = np.concatenate([s["tempered"] for s in songs])
-        wy = np.concatenate([r["windows"]["labels"] for r in reports if "windows" in r]).astype(int)
-        wraw = np.concatenate([r["windows"]["raw"] for r in reports if "windows" in r])
-        wtemp = np.concatenate([r["windows"]["tempered"] for r in reports if "windows" in r])
+        windows = [r["windows"] for r in reports if "windows" in r]
+        wy = np.concatenate([w["labels"] for w in windows]).astype(int)
+        wraw, wtemp = np.concatenate([w["raw"] for w in windows]), np.concatenate([w["tempered"] for w in windows])
+        scores = np.concatenate([s["music_score"] for s in songs])
         kept = np.concatenate([np.asarray(s["music_score"]) >= s["threshold"] for s in songs])
         deg = np.concatenate([np.asarray(s["music_score_degraded"]) for s in songs])
         deg_thr = np.concatenate([np.full(len(s["ids"]), s["threshold"]) for s in songs])
+        has_deg = ~np.isnan(deg)
         correct = raw.argmax(1) == y
         out["songs"] = {
             "n": int(len(y)), "accuracy": float(correct.mean()),
@@ -349,31 +357,23 @@ def summarize(reports: list[dict], labels: tuple[str, ...]) -> dict:
             "mean_confidence_after": float(tempered.max(1).mean()),
             "reliability_after": reliability_table(tempered, y), "coverage_after": coverage_table(tempered, y),
             "music_kept": float(kept.mean()),
-            "music_kept_degraded": float(np.mean(deg[~np.isnan(deg)] >= deg_thr[~np.isnan(deg)])) if (~np.isnan(deg)).any() else None,
+            "music_kept_degraded": float(np.mean(deg[has_deg] >= deg_thr[has_deg])) if has_deg.any() else None,
         }
         out["windows"] = {"n": int(len(wy)), "ece_before": expected_calibration_error(wraw, wy),
                           "ece_after": expected_calibration_error(wtemp, wy), "ece_floor": ece_floor(wtemp, draws=50)}
         out["_arrays"] = (raw, tempered, y)
-    kinds = np.concatenate([r["not_music"]["kinds"] for r in reports])
-    rejected = np.concatenate([np.asarray(r["not_music"]["score"]) < r["not_music"]["threshold"] for r in reports])
-    per_kind = {k: float(rejected[kinds == k].mean()) for k in sorted(set(kinds.tolist()))}
-    real_names = np.concatenate([r["not_music"]["real_names"] for r in reports]) if reports else np.zeros(0)
-    real_rej = np.concatenate([np.asarray(r["not_music"]["real_score"]) < r["not_music"]["threshold"] for r in reports])
-    # What --music-threshold P costs: music songs kept (clean, degraded) and non-music windows rejected.
-    if songs:
-        scores = np.concatenate([s["music_score"] for s in songs])
-        deg_ok = ~np.isnan(deg)
-        nm_scores = np.concatenate([np.concatenate([r["not_music"]["score"], r["not_music"]["real_score"]])
-                                    for r in reports])
+        # What --music-threshold P costs: music songs kept (clean, degraded) and non-music windows rejected.
+        nm_scores = np.concatenate([np.concatenate([n["score"], n["real_score"]]) for n in nm])
         out["music_threshold_sweep"] = [
             {"threshold": t, "music_kept": float((scores >= t).mean()),
-             "music_kept_degraded": float((deg[deg_ok] >= t).mean()) if deg_ok.any() else None,
+             "music_kept_degraded": float((deg[has_deg] >= t).mean()) if has_deg.any() else None,
              "not_music_rejected": float((nm_scores < t).mean())}
             for t in MUSIC_THRESHOLD_SWEEP]
     out["not_music"] = {"generated_windows": int(len(kinds)), "generated_rejected": float(rejected.mean()),
-                        "per_kind": per_kind, "real_windows": int(len(real_names)),
-                        "real_rejected": float(real_rej.mean()) if len(real_rej) else None,
-                        "all_rejected": float(np.concatenate([rejected, real_rej]).mean())}
+                        "per_kind": {k: float(rejected[kinds == k].mean()) for k in sorted(set(kinds.tolist()))},
+                        "real_windows": int(len(real_rejected)),
+                        "real_rejected": float(real_rejected.mean()) if len(real_rejected) else None,
+                        "all_rejected": float(np.concatenate([rejected, real_rejected]).mean())}
     return out
 
 
@@ -441,7 +441,7 @@ def calibrate_kfold(cv_dir: Path, out_dir: Path, real_dir: Path | None = None, p
     runs, probs = [], []
     for fold in folds:
         if progress:
-            print(f"trust: {fold.name}: predicting its validation and test windows", flush=True)
+            print(f"trust: {fold.name}: predicting its validation and test windows", file=sys.stderr, flush=True)
         run, _ = load_run(fold)
         runs.append(run)
         probs.append(run_probabilities(run, fs, keras_model=load_keras_model(fold / "model.keras")))
@@ -461,7 +461,7 @@ def calibrate_kfold(cv_dir: Path, out_dir: Path, real_dir: Path | None = None, p
         _, report = calibrate_run(run, fs, data, probs[i], temperature=t)
         reports.append(report)
     protocol = f"{run0.get('fit_config', {}).get('split', '?')}-grouped {len(folds)}-fold, held-out songs"
-    summary = summarize(reports, fs.labels)
+    summary = summarize(reports)
     summary["temperature_pooled"] = pooled_temperature(list(range(len(runs))))
     return write_summary(summary, Path(out_dir), protocol, f"{Path(cv_dir).name}: {protocol}")
 
@@ -484,6 +484,23 @@ def write_into_models(paths: list[Path], entries: dict) -> None:
         os.replace(tmp, path)
 
 
+def run_protocol(run: dict) -> str:
+    """What a single run's trust figures are measured on."""
+    return f"{run.get('fit_config', {}).get('split', '?')} split, the run's held-out songs"
+
+
+def trust_for_run(run: dict, fs: FeatureSet, model_path: Path, real_dir: Path | None = None,
+                  temperature: tuple[float, str] | None = None, seed: int = 0,
+                  progress: bool = True) -> tuple[dict, dict]:
+    """Temperature and detector for one run, fitted on ``model_path``'s own outputs: returns the
+    metadata entries to store and the summary of its held-out songs (``_arrays`` for the plot)."""
+    idx = np.concatenate([np.asarray(run["windows"][side], dtype=int) for side in ("train", "test")])
+    data = trust_data(fs, list(dict.fromkeys(fs.clip[idx].tolist())), real_dir, progress)
+    probs = run_probabilities(run, fs, model_path=Path(model_path))
+    entries, report = calibrate_run(run, fs, data, probs, seed=seed, temperature=temperature)
+    return entries, summarize([report])
+
+
 def calibrate_single(run_dir: Path, models: list[Path], out_dir: Path | None, real_dir: Path | None = None,
                      progress: bool = True, temperature_from: Path | None = None) -> dict:
     """Fit temperature and detector for one run from the first model file's own outputs; write them
@@ -491,16 +508,11 @@ def calibrate_single(run_dir: Path, models: list[Path], out_dir: Path | None, re
     from .export import load_run
 
     run, fs = load_run(run_dir)
-    train_clips = list(dict.fromkeys(fs.clip[np.asarray(run["windows"]["train"], dtype=int)].tolist()))
-    test_clips = list(dict.fromkeys(fs.clip[np.asarray(run["windows"]["test"], dtype=int)].tolist()))
-    data = trust_data(fs, train_clips + test_clips, real_dir, progress)
     temperature = read_temperature(temperature_from) if temperature_from else None
-    probs = run_probabilities(run, fs, model_path=Path(models[0]))
-    entries, report = calibrate_run(run, fs, data, probs, temperature=temperature)
+    entries, summary = trust_for_run(run, fs, models[0], real_dir, temperature, progress=progress)
     write_into_models(models, entries)
-    summary = summarize([report], fs.labels)
     if out_dir is not None:
-        protocol = f"{run.get('fit_config', {}).get('split', '?')} split, the run's held-out songs"
+        protocol = run_protocol(run)
         summary = write_summary(summary, Path(out_dir), protocol, f"{Path(models[0]).name}: {protocol}")
     else:
         summary.pop("_arrays", None)
